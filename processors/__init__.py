@@ -1,0 +1,3 @@
+"""processors package."""
+
+__all__: list[str] = []

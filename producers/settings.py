@@ -1,0 +1,87 @@
+"""Typed settings for everything that talks to Kafka.
+
+These are plain pydantic models. The one ``Settings`` object that reads the
+environment and the secrets directory is built in ``proofstream.cli.main()`` and
+hands these parts down; nothing here reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+__all__ = ["KafkaSettings", "ProducerSettings", "TopicSettings"]
+
+
+class TopicSettings(BaseModel):
+    """Names of the project's topics. Versioned names: a breaking change is a new topic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    events: str = "fractalops.agent-actions.v1"
+    dlq: str = "fractalops.agent-actions.dlq.v1"
+    proof_gaps: str = "fractalops.proof-gaps.v1"
+
+
+class KafkaSettings(BaseModel):
+    """How to reach the Kafka cluster, including its security settings.
+
+    Secrets are ``SecretStr``: their values never appear in ``repr``, logs or
+    ``--json`` output, only in the dict handed to librdkafka.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "proofstream"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: Path | None = None
+    ssl_certificate_location: Path | None = None
+    ssl_key_location: Path | None = None
+    ssl_key_password: SecretStr | None = None
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+
+    def client_config(self) -> dict[str, str]:
+        """The librdkafka properties shared by producers, consumers and admin clients.
+
+        Pure: builds a new dict on every call, reveals secrets only inside it.
+        """
+        conf: dict[str, str] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol.lower(),
+        }
+        if self.sasl_mechanism is not None:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.ssl_ca_location is not None:
+            conf["ssl.ca.location"] = str(self.ssl_ca_location)
+        if self.ssl_certificate_location is not None:
+            conf["ssl.certificate.location"] = str(self.ssl_certificate_location)
+        if self.ssl_key_location is not None:
+            conf["ssl.key.location"] = str(self.ssl_key_location)
+        if self.ssl_key_password is not None:
+            conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        return conf
+
+
+class ProducerSettings(BaseModel):
+    """Tuning of the event producer. Idempotence and ``acks=all`` are not settings:
+    they are the contract."""
+
+    model_config = ConfigDict(frozen=True)
+
+    compression: Literal["zstd", "lz4", "none"] = "zstd"
+    linger_ms: int = Field(default=5, ge=0, le=1000)
+    delivery_timeout_ms: int = Field(default=30_000, ge=1_000)
+    max_event_bytes: int = Field(default=256 * 1024, ge=1024)
+    spool_dir: Path | None = None
+    spool_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)

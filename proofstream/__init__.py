@@ -1,0 +1,3 @@
+"""proofstream: the composition root (CLI, settings, dev-stack launcher)."""
+
+__all__: list[str] = []

@@ -1,0 +1,55 @@
+"""The ``proofstream`` command line: the user-facing contract.
+
+``main()`` is the composition root. It builds the one :class:`Settings` object
+(environment + secrets directory) and hands it to every command through the
+Typer context. Commands translate :class:`ProofstreamError` into a one-line
+message and exit code 2; they never print a stack trace for an expected failure.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import typer
+from pydantic import ValidationError
+
+from proofstream.cli import demo, kafka
+from proofstream.cli.common import console_error
+from proofstream.settings import Settings
+from schemas.errors import ProofstreamError
+
+__all__ = ["app", "build_settings", "main"]
+
+DEFAULT_SECRETS_DIR = Path("/run/secrets/proofstream")
+
+app = typer.Typer(
+    name="proofstream",
+    help="FractalOps event pipeline: agent actions on Kafka, fanned out into proof projections.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(kafka.app, name="kafka")
+app.command(name="demo")(demo.demo)
+
+
+def build_settings() -> Settings:
+    """Read ``PROOFSTREAM_*`` and the secrets directory once. Only ``main`` calls this."""
+    secrets = Path(os.environ.get("PROOFSTREAM_SECRETS_DIR", str(DEFAULT_SECRETS_DIR)))
+    if secrets.is_dir():
+        return Settings(_secrets_dir=secrets)
+    return Settings()
+
+
+def main() -> None:
+    """Entry point of the ``proofstream`` script: build ``Settings``, run the command."""
+    try:
+        settings = build_settings()
+    except ValidationError as exc:
+        console_error(f"invalid configuration: {exc}")
+        raise SystemExit(2) from exc
+    try:
+        app(obj=settings)
+    except ProofstreamError as exc:
+        console_error(str(exc))
+        raise SystemExit(2) from exc

@@ -1,0 +1,29 @@
+"""Helpers shared by the CLI command modules."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from proofstream.settings import Settings
+
+__all__ = ["console", "console_error", "settings_of"]
+
+console = Console()
+_err = Console(stderr=True)
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The ``Settings`` built by ``main()``; commands never build their own."""
+    obj = ctx.find_root().obj
+    if not isinstance(obj, Settings):  # a command invoked outside main(), e.g. in tests
+        raise TypeError("proofstream commands need the Settings object in ctx.obj")
+    return obj
+
+
+def console_error(message: str) -> None:
+    """Print an expected failure as one readable line on stderr."""
+    _err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""Local development stack: a real Kafka broker launched from the official jars."""

@@ -1,0 +1,60 @@
+"""The one ``Settings`` object, read from ``PROOFSTREAM_*`` variables and a secrets dir.
+
+Built once in ``proofstream.cli.main()`` and passed down. Nested parts use ``__``:
+``PROOFSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``. Secrets are read from files in
+the secrets directory (``kafka__sasl_password``), as External Secrets mounts them
+from OpenBao; environment variables are only the local-development fallback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from producers.settings import KafkaSettings, ProducerSettings
+
+__all__ = ["BrokerSettings", "Settings", "default_cache_dir"]
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded jars are kept between runs (``~/.cache/proofstream``)."""
+    return Path.home() / ".cache" / "proofstream"
+
+
+class BrokerSettings(BaseModel):
+    """The local single-node KRaft broker that ``proofstream kafka up`` launches."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kafka_version: str = "4.1.1"
+    scala_version: str = "2.13"
+    log4j_version: str = "2.24.3"
+    host: str = "127.0.0.1"
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
+    heap: str = "512m"
+    cache_dir: Path = Field(default_factory=default_cache_dir)
+    ready_timeout_s: float = Field(default=60.0, gt=0)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class Settings(BaseSettings):
+    """Everything proofstream can be configured with. See the README's Configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PROOFSTREAM_",
+        env_nested_delimiter="__",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    state_dir: Path = Path(".proofstream")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
