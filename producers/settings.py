@@ -12,7 +12,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-__all__ = ["KafkaSettings", "ProducerSettings", "TopicSettings"]
+__all__ = ["ClientConfig", "KafkaSettings", "ProducerSettings", "TopicSettings"]
+
+ClientConfig = dict[str, str | int | float | bool]
+"""librdkafka properties, in the shape confluent-kafka's clients accept."""
 
 
 class TopicSettings(BaseModel):
@@ -46,12 +49,12 @@ class KafkaSettings(BaseModel):
     ssl_key_password: SecretStr | None = None
     topics: TopicSettings = Field(default_factory=TopicSettings)
 
-    def client_config(self) -> dict[str, str]:
+    def client_config(self) -> ClientConfig:
         """The librdkafka properties shared by producers, consumers and admin clients.
 
         Pure: builds a new dict on every call, reveals secrets only inside it.
         """
-        conf: dict[str, str] = {
+        conf: ClientConfig = {
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol.lower(),

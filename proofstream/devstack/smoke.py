@@ -8,7 +8,8 @@ import uuid
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from producers.settings import KafkaSettings
 from schemas.errors import BrokerUnavailableError
