@@ -1,5 +1,14 @@
-"""The event model: Avro schemas, the Python models built on them, and the codec."""
+"""The event model: Avro schemas, the Python models built on them, and the codec.
 
+Service authors construct a model (``RunStarted(...)``) and hand it to the
+producer, which calls :meth:`EventCodec.encode`. Pipelines decode Kafka values
+with :meth:`EventCodec.decode_record` (raw dicts, fastest) or
+:meth:`EventCodec.decode` (validated models).
+"""
+
+from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
+from schemas.codec import MAGIC, EventCodec, from_record, to_record
+from schemas.envelope import Actor, ActorKind, Producer, Subject, TeamType, Trace
 from schemas.errors import (
     BrokerUnavailableError,
     ConfigError,
@@ -14,18 +23,93 @@ from schemas.errors import (
     SchemaError,
     SinkUnavailableError,
 )
+from schemas.events import (
+    EVENT_TYPES,
+    AgentHandoff,
+    BrowserLeased,
+    BrowserReleased,
+    Decision,
+    Event,
+    EvidenceKind,
+    EvidenceRecorded,
+    IssueOpened,
+    KnowledgeAssetUpdated,
+    LineageDeclared,
+    LineageRef,
+    LineageRefKind,
+    Outcome,
+    ProofClosed,
+    ProofGapClosed,
+    ProofGapDetected,
+    ProposalDecided,
+    ProposalSubmitted,
+    PullRequestMerged,
+    PullRequestOpened,
+    PullRequestReviewed,
+    ReviewState,
+    RunFinished,
+    RunStarted,
+    ToolInvoked,
+    WorkspaceLeased,
+    WorkspaceReleased,
+)
+from schemas.jsonio import event_from_json, event_to_json
 
 __all__ = [
+    "EVENT_TYPES",
+    "MAGIC",
+    "Actor",
+    "ActorKind",
+    "AgentHandoff",
     "BrokerUnavailableError",
+    "BrowserLeased",
+    "BrowserReleased",
     "ConfigError",
+    "Decision",
     "DecodeError",
     "DeliveryError",
+    "Event",
+    "EventCodec",
     "EventError",
+    "EvidenceKind",
+    "EvidenceRecorded",
     "IncompatibleSchemaError",
     "InvalidEventError",
+    "IssueOpened",
+    "KnowledgeAssetUpdated",
+    "LineageDeclared",
+    "LineageRef",
+    "LineageRefKind",
+    "Outcome",
     "PermanentError",
+    "Producer",
+    "ProofClosed",
+    "ProofGapClosed",
+    "ProofGapDetected",
     "ProofstreamError",
+    "ProposalDecided",
+    "ProposalSubmitted",
+    "PullRequestMerged",
+    "PullRequestOpened",
+    "PullRequestReviewed",
     "RetryableError",
+    "ReviewState",
+    "RunFinished",
+    "RunStarted",
+    "SchemaCatalog",
     "SchemaError",
+    "SchemaVersion",
     "SinkUnavailableError",
+    "Subject",
+    "TeamType",
+    "ToolInvoked",
+    "Trace",
+    "WorkspaceLeased",
+    "WorkspaceReleased",
+    "avro_fingerprint",
+    "event_from_json",
+    "event_to_json",
+    "from_record",
+    "load_catalog",
+    "to_record",
 ]

@@ -1,0 +1,299 @@
+"""The event codec: Avro single-object encoding, decoded by fingerprint.
+
+Wire format (Avro spec, "single-object encoding")::
+
+    C3 01 | 8-byte little-endian CRC-64-AVRO fingerprint of the writer schema | Avro body
+
+Each event type has its own schema (sharing the named envelope types), so the
+body is a plain record: no union branch, no payload dispatch. The reader looks
+the writer schema up by fingerprint among every version kept in the repo and
+resolves it into the current schema of that event type (running upcasters for
+declared breaking changes).
+
+Two shapes of data cross this module:
+
+* models (:class:`~schemas.events.Event`), for service authors: :meth:`EventCodec.encode`
+  and :meth:`EventCodec.decode`;
+* raw records (plain dicts: timestamps as int microseconds since the epoch, UUIDs
+  as strings, enums as strings), for pipelines: :meth:`EventCodec.decode_record` is
+  the fastest way from Kafka bytes to data; :meth:`EventCodec.encode_record` writes a
+  record that already passed the model (``to_record``) or came from ``decode_record``.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from types import MappingProxyType
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+from pydantic import BaseModel
+
+from schemas.catalog import SchemaCatalog, SchemaVersion, load_catalog
+from schemas.errors import DecodeError, EventError, InvalidEventError, SchemaError
+from schemas.events import Event
+from schemas.jsonio import event_from_json
+from schemas.rules import DEFAULT_MAX_EVENT_BYTES
+from schemas.upcast import UPCASTERS, Upcaster
+
+__all__ = [
+    "DEFAULT_MAX_INPUT_BYTES",
+    "MAGIC",
+    "EventCodec",
+    "from_record",
+    "to_record",
+]
+
+MAGIC = b"\xc3\x01"
+"""The two marker bytes of Avro single-object encoding."""
+DEFAULT_MAX_INPUT_BYTES = 1024 * 1024
+"""Bytes longer than this are rejected before any decoding is attempted."""
+
+_HEADER_LEN = 10
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+Record = dict[str, Any]
+
+
+def _micros(value: datetime) -> int:
+    # Exact integer arithmetic: float timestamps can be off by one microsecond.
+    return (value - _EPOCH) // _MICROSECOND
+
+
+def _to_avro(value: Any) -> Any:
+    if isinstance(value, str | int | float | dict | None):  # also bool, StrEnum, attributes
+        return value
+    if isinstance(value, BaseModel):
+        return {name: _to_avro(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, datetime):
+        return _micros(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, list):
+        return [_to_avro(item) for item in value]
+    if isinstance(value, Enum):
+        return value.value
+    raise TypeError(f"no Avro form for {type(value).__name__}")
+
+
+def to_record(event: Event) -> Record:
+    """The raw record of a (validated) event: what ``encode_record`` writes. Pure."""
+    record = _to_avro(event)
+    record["event_type"] = event.event_type
+    return record  # type: ignore[no-any-return]
+
+
+def _timestamp_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    return tuple(
+        f["name"]
+        for f in schema["fields"]
+        if isinstance(f["type"], dict) and f["type"].get("logicalType") == "timestamp-micros"
+    )
+
+
+def from_record(record: Mapping[str, Any], timestamp_fields: tuple[str, ...] = ()) -> Event:
+    """Build the model of a raw record; ``timestamp_fields`` are int microseconds.
+
+    Raises :class:`InvalidEventError` naming the field when the record breaks the
+    model or a seed rule, or names ``event_type`` when the type is unknown.
+    """
+
+    data = dict(record)
+    for name in timestamp_fields:
+        value = data.get(name)
+        if isinstance(value, int):
+            data[name] = _EPOCH + value * _MICROSECOND
+    return event_from_json(data)
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    upcaster: Upcaster
+    shape: SchemaVersion  # the version the upcaster's output has
+    target: SchemaVersion  # the version to resolve into before the next step
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadPlan:
+    writer: SchemaVersion
+    reader: Any  # parsed raw reader schema, or None when writer is the reader
+    steps: tuple[_Step, ...]
+    current: SchemaVersion
+    timestamp_fields: tuple[str, ...]
+
+
+def _plan(catalog: SchemaCatalog, writer: SchemaVersion) -> _ReadPlan:
+    history = catalog.versions(writer.event_type)
+    current = history[-1]
+    later = history[history.index(writer) :]
+    # Cut the history into segments at declared breaking steps.
+    segments: list[list[SchemaVersion]] = [[later[0]]]
+    upcasters: list[Upcaster] = []
+    for prev, nxt in itertools.pairwise(later):
+        up = UPCASTERS.get((prev.event_type, prev.version))
+        if up is not None and up.to_version == nxt.version:
+            upcasters.append(up)
+            segments.append([nxt])
+        else:
+            segments[-1].append(nxt)
+    first_target = segments[0][-1]
+    steps = tuple(
+        _Step(upcaster=up, shape=seg[0], target=seg[-1])
+        for up, seg in zip(upcasters, segments[1:], strict=True)
+    )
+    return _ReadPlan(
+        writer=writer,
+        reader=None if first_target is writer else first_target.parsed_raw,
+        steps=steps,
+        current=current,
+        timestamp_fields=_timestamp_fields(current.schema),
+    )
+
+
+def _resolve(record: Record, writer: SchemaVersion, reader: SchemaVersion) -> Record:
+    if writer is reader:
+        return record
+    buf = io.BytesIO()
+    schemaless_writer(buf, writer.parsed_raw, record)
+    buf.seek(0)
+    resolved = schemaless_reader(buf, writer.parsed_raw, reader.parsed_raw)
+    if not isinstance(resolved, dict):
+        raise TypeError(f"{reader.label}: resolved body is not a record")
+    return resolved
+
+
+class EventCodec:
+    """Encodes events to single-object Avro bytes and decodes them back.
+
+    Build once (loading the catalog reads the ``.avsc`` files) and share it:
+    it holds no mutable state, so it is safe across threads. ``max_event_bytes``
+    caps an encoded event (a seed rule: no blobs in events); ``max_input_bytes``
+    caps what ``decode`` will even look at.
+    """
+
+    __slots__ = ("_catalog", "_current", "_max_event", "_max_input", "_plans")
+
+    def __init__(
+        self,
+        catalog: SchemaCatalog | None = None,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+    ) -> None:
+        self._catalog = catalog if catalog is not None else load_catalog()
+        self._max_event = max_event_bytes
+        self._max_input = max_input_bytes
+        self._current: Mapping[str, tuple[bytes, Any]] = MappingProxyType(
+            {
+                et: (MAGIC + sv.fingerprint, sv.parsed_raw)
+                for et in self._catalog.event_types
+                for sv in (self._catalog.current(et),)
+            }
+        )
+        self._plans: Mapping[bytes, _ReadPlan] = MappingProxyType(
+            {fp: _plan(self._catalog, sv) for fp, sv in self._catalog.by_fingerprint.items()}
+        )
+
+    @property
+    def catalog(self) -> SchemaCatalog:
+        """The schemas this codec reads and writes."""
+        return self._catalog
+
+    def fingerprint(self, event_type: str) -> bytes:
+        """The 8-byte fingerprint of the current schema of ``event_type``.
+
+        Raises :class:`SchemaError` for an unknown event type.
+        """
+        return self._catalog.current(event_type).fingerprint
+
+    def encode(self, event: Event) -> bytes:
+        """Serialize a validated event with the current schema of its type. Pure.
+
+        Raises :class:`InvalidEventError` (field ``<event>``) when the encoded event
+        exceeds ``max_event_bytes``, and :class:`SchemaError` for an event type
+        that has no schema.
+        """
+        if event.event_type not in self._current:
+            raise SchemaError(f"no schema for event type {event.event_type!r}")
+        return self.encode_record(to_record(event))
+
+    def encode_record(self, record: Mapping[str, Any]) -> bytes:
+        """Serialize a raw record (from ``to_record`` or ``decode_record``). Pure.
+
+        No seed rule runs here: service authors call :meth:`encode` with a model.
+        Raises :class:`InvalidEventError` when the record does not fit the schema
+        or exceeds ``max_event_bytes``.
+        """
+        event_type = record.get("event_type")
+        try:
+            header, schema = self._current[event_type]  # type: ignore[index]
+        except (KeyError, TypeError):
+            raise InvalidEventError("event_type", f"unknown event type {event_type!r}") from None
+        buf = io.BytesIO()
+        buf.write(header)
+        try:
+            schemaless_writer(buf, schema, record)
+        except Exception as exc:  # fastavro raises ValueError, TypeError, KeyError, ...
+            raise InvalidEventError("<event>", f"does not fit its schema: {exc}") from exc
+        data = buf.getvalue()
+        if len(data) > self._max_event:
+            raise InvalidEventError(
+                "<event>", f"encoded size {len(data)} B exceeds the cap of {self._max_event} B"
+            )
+        return data
+
+    def decode_record(self, raw: bytes) -> Record:
+        """Decode bytes into a raw record of the current schema: the fastest path.
+
+        Timestamps are int microseconds since the epoch (UTC), UUIDs and enums are
+        strings. Seed rules are not re-checked (use :meth:`decode` for that).
+        Never raises anything but :class:`DecodeError`, which carries ``raw``.
+        """
+        return self._read(raw)[0]
+
+    def decode(self, raw: bytes) -> Event:
+        """Decode bytes into the event model of the current schema, re-validated.
+
+        Never raises anything but :class:`DecodeError`, which carries ``raw``.
+        """
+        record, plan = self._read(raw)
+        try:
+            return from_record(record, plan.timestamp_fields)
+        except EventError as exc:
+            raise DecodeError(
+                f"{plan.writer.label}: decoded record is invalid: {exc}", raw
+            ) from exc
+
+    def _read(self, raw: bytes) -> tuple[Record, _ReadPlan]:
+        if not isinstance(raw, bytes | bytearray | memoryview):
+            raise DecodeError(f"expected bytes, got {type(raw).__name__}", b"")
+        raw = bytes(raw)
+        if len(raw) > self._max_input:
+            raise DecodeError(f"{len(raw)} B exceeds the input cap of {self._max_input} B", raw)
+        if len(raw) < _HEADER_LEN or raw[:2] != MAGIC:
+            raise DecodeError("not Avro single-object encoding (no C3 01 header)", raw)
+        plan = self._plans.get(raw[2:_HEADER_LEN])
+        if plan is None:
+            raise DecodeError(f"unknown schema fingerprint {raw[2:_HEADER_LEN].hex()}", raw)
+        buf = io.BytesIO(raw)
+        buf.seek(_HEADER_LEN)
+        try:
+            record = schemaless_reader(buf, plan.writer.parsed_raw, plan.reader)
+            if buf.tell() != len(raw):
+                raise ValueError(f"{len(raw) - buf.tell()} trailing bytes after the record")
+            if not isinstance(record, dict):
+                raise TypeError("body is not a record")
+            for step in plan.steps:
+                record = _resolve(step.upcaster.function(record), step.shape, step.target)
+        except DecodeError:
+            raise
+        except Exception as exc:  # fastavro signals bad bytes with many exception types
+            raise DecodeError(f"{plan.writer.label}: undecodable body: {exc!r}", raw) from exc
+        return record, plan
