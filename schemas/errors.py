@@ -16,7 +16,8 @@ need to import a client library to handle a failure::
     │   ├── BrokerUnavailableError  Kafka could not be reached in time
     │   └── SinkUnavailableError    a projection store is down or slow
     └── PermanentError              retrying the same call will fail the same way
-        └── DeliveryError           the broker refused a record (too large, not authorized)
+        ├── DeliveryError           the broker refused a record (too large, not authorized)
+        └── InvalidQueryError       a query the direct query path refuses or cannot run
 
 ``RetryableError`` and ``PermanentError`` are the split a runtime needs: pause and
 retry with backoff on the first, send to the DLQ or fail loudly on the second.
@@ -32,6 +33,7 @@ __all__ = [
     "EventError",
     "IncompatibleSchemaError",
     "InvalidEventError",
+    "InvalidQueryError",
     "PermanentError",
     "ProofstreamError",
     "RetryableError",
@@ -116,3 +118,13 @@ class PermanentError(ProofstreamError):
 
 class DeliveryError(PermanentError):
     """The broker refused a record for good (too large, not authorized, ...)."""
+
+
+class InvalidQueryError(PermanentError):
+    """A query the direct query path refuses (not read-only, several statements) or
+    the store rejects (syntax, unknown table). ``query`` is the SQL as given."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(reason)
+        self.query = query
+        self.reason = reason
