@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from proofstream.cli import demo, kafka
+from proofstream.cli import demo, kafka, schemas
 from proofstream.cli.common import console_error
 from proofstream.settings import Settings
 from schemas.errors import ProofstreamError
@@ -30,6 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(kafka.app, name="kafka")
+app.add_typer(schemas.app, name="schemas")
 app.command(name="demo")(demo.demo)
 
 

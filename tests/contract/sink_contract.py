@@ -7,6 +7,7 @@ A backend's test module subclasses :class:`SinkContract` and implements
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -15,38 +16,40 @@ from typing import Any
 
 import pytest
 
+from schemas.codec import EventCodec
+from schemas.envelope import TeamType
+from schemas.events import RunStarted
 from sinks.base import LoggedEvent, LogPosition, Sink
+from tests import factories
+
+
+@functools.cache
+def test_codec() -> EventCodec:
+    """One codec for the test session (it is immutable)."""
+    return EventCodec()
 
 
 def make_batch(
     count: int, topic: str = "events", partition: int = 0, start: int = 0
 ) -> list[LoggedEvent]:
-    """``count`` decoded ``run.started`` records at consecutive offsets."""
+    """``count`` real ``run.started`` events, encoded and decoded by the codec exactly
+    as the runtime does, at consecutive offsets with deterministic event ids."""
+    codec = test_codec()
     batch = []
     for offset in range(start, start + count):
-        event_id = str(uuid.UUID(int=(partition << 64) + offset + 1))
-        record: dict[str, Any] = {
-            "event_id": event_id,
-            "event_type": "run.started",
-            "occurred_at": datetime(2026, 11, 1, 12, 0, offset % 60, tzinfo=UTC),
-            "producer": {"service": "svc", "version": "1", "workload_id": "spiffe://t/svc"},
-            "actor": {"kind": "agent", "id": "agent-1", "role": "planner", "team_type": "research"},
-            "subject": {
-                "project": "p",
-                "repository": "o/r",
-                "run_id": f"run-{offset % 7}",
-                "attempt": 1,
-                "generation": 0,
-            },
-            "causation_id": None,
-            "correlation_id": None,
-            "trace": None,
-            "attributes": {},
-            "goal": f"goal {offset}",
-            "parent_run_id": None,
-        }
+        event = RunStarted(
+            event_id=uuid.UUID(int=(partition << 64) + offset + 1),
+            occurred_at=datetime(2026, 11, 1, 12, 0, offset % 60, tzinfo=UTC),
+            producer=factories.producer(),
+            actor=factories.agent(team=TeamType.RESEARCH),
+            subject=factories.subject(run_id=f"run-{offset % 7}", project="p"),
+            goal=f"goal {offset}",
+        )
+        record = codec.decode_record(codec.encode(event))
         batch.append(
-            LoggedEvent(LogPosition(topic, partition, offset), "run.started", event_id, record)
+            LoggedEvent(
+                LogPosition(topic, partition, offset), "run.started", record["event_id"], record
+            )
         )
     return batch
 

@@ -1,0 +1,27 @@
+"""Settings of the live processing runtime (part of the one ``Settings`` object)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["ProcessorSettings"]
+
+
+class ProcessorSettings(BaseModel):
+    """How the faust worker consumes, batches, retries and serves queries."""
+
+    model_config = ConfigDict(frozen=True)
+
+    group_prefix: str = Field(
+        default="proofstream", description="Consumer group of a projection: <prefix>.<name>."
+    )
+    projections: tuple[str, ...] = Field(
+        default=("facts",), description="Projections the worker runs, one consumer group each."
+    )
+    batch_max: int = Field(default=2000, ge=1, le=100_000)
+    batch_within_s: float = Field(default=0.25, gt=0)
+    retry_initial_s: float = Field(default=0.1, gt=0)
+    retry_max_s: float = Field(default=10.0, gt=0)
+    web_host: str = Field(default="127.0.0.1", description="Bind address of the query API.")
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    topic_replication: int = Field(default=1, ge=1, description="For faust's internal topics.")
