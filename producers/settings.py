@@ -88,3 +88,6 @@ class ProducerSettings(BaseModel):
     max_event_bytes: int = Field(default=256 * 1024, ge=1024)
     spool_dir: Path | None = None
     spool_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    spool_segment_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """A spool segment is deleted only when all its records are re-sent: smaller
+    segments mean fewer duplicates after a drain that fails half-way."""

@@ -1,0 +1,57 @@
+"""Create the project's topics when they are missing (events, DLQ, proof gaps)."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from producers.settings import KafkaSettings
+from schemas.errors import BrokerUnavailableError, ConfigError
+
+__all__ = ["ensure_topics"]
+
+_TIMEOUT_S = 30.0
+
+
+def ensure_topics(kafka: KafkaSettings, partitions: int = 6, replication: int = 1) -> list[str]:
+    """Create the events, DLQ and proof-gap topics that do not exist yet; return the
+    names created. Idempotent: existing topics are left exactly as they are (their
+    partition count is never changed, which would move keys between partitions).
+
+    The events topic keeps records forever (``retention.ms=-1``): it is the system
+    of record. Raises :class:`BrokerUnavailableError` when the cluster cannot be
+    reached and :class:`ConfigError` when it refuses the request.
+    """
+    admin = AdminClient(kafka.client_config())
+    names = kafka.topics
+    wanted = {
+        names.events: {"retention.ms": "-1"},
+        names.dlq: {"retention.ms": "-1"},
+        names.proof_gaps: {},
+    }
+    try:
+        existing = set(admin.list_topics(timeout=_TIMEOUT_S).topics)
+    except KafkaException as exc:
+        raise BrokerUnavailableError(f"cannot list topics: {exc}") from exc
+    missing = [
+        NewTopic(name, num_partitions=partitions, replication_factor=replication, config=config)
+        for name, config in wanted.items()
+        if name not in existing
+    ]
+    if not missing:
+        return []
+    created: list[str] = []
+    futures = admin.create_topics(missing, operation_timeout=_TIMEOUT_S)
+    for name, future in futures.items():
+        try:
+            future.result(timeout=_TIMEOUT_S)
+            created.append(name)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue  # created concurrently by someone else: that is the goal
+            if isinstance(err, KafkaError) and err.retriable():
+                raise BrokerUnavailableError(f"cannot create topic {name}: {exc}") from exc
+            raise ConfigError(f"cannot create topic {name}: {exc}") from exc
+    return created
