@@ -203,6 +203,17 @@ def _micros(value: Any) -> int | None:
     raise TypeError(f"not a timestamp: {value!r}")
 
 
+def _json_default(value: Any) -> Any:
+    # Only reached for types orjson does not serialize itself (and for datetimes,
+    # passed through so the payload holds int microseconds as the codec decodes them).
+    if isinstance(value, datetime):
+        return _micros(value)
+    return str(value)
+
+
+_JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
 def _str(value: Any) -> str | None:
     # UUID and StrEnum values become their plain string form.
     return None if value is None else str(value)
@@ -444,7 +455,7 @@ class FactsProjection:
                     _str(r.get("correlation_id")),
                     trace_id(r.get("trace")),
                     r.get("attributes") or {},
-                    dumps(payload, option=orjson.OPT_SORT_KEYS).decode(),
+                    dumps(payload, default=_json_default, option=_JSON_OPTIONS).decode(),
                     pos.topic,
                     pos.partition,
                     pos.offset,

@@ -158,8 +158,8 @@ def test_read_only_accepts_queries_and_keeps_quoted_semicolons(sink: ClickHouseS
 
 
 def test_engine_readonly_backs_the_parser(sink: ClickHouseSink) -> None:
-    # A write that slips past the keyword check (here: via a WITH prefix that the
-    # engine parses as an INSERT ... SELECT) is still refused by readonly=1.
+    # A SELECT passes the keyword check, but reading the host's files through the
+    # file() table function is still refused by the engine's readonly=1.
     with pytest.raises(InvalidQueryError):
         run_query(sink, "SELECT * FROM file('/etc/hostname', 'LineAsString')")
 
@@ -185,3 +185,89 @@ def test_closed_sink_is_unavailable(tmp_path: Path) -> None:
 
 def _rows(result: Any) -> list[dict[str, Any]]:
     return [dict(zip(result.columns, row, strict=True)) for row in result.rows]
+
+
+QUERIES = Path(__file__).resolve().parents[2] / "queries"
+
+
+@pytest.fixture(scope="class")
+def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClickHouseSink]:
+    from schemas.codec import EventCodec
+    from tests.facts_scenario import logged
+
+    opened = _open(tmp_path_factory.mktemp("analyst"))
+    batch = logged(EventCodec())
+    opened.write(batch)
+    opened.write(batch[:40])  # a redelivery must not change any answer
+    opened.flush()
+    yield opened
+    opened.close()
+
+
+class TestAnalystQueries:
+    """Every ``queries/*.sql`` on a chDB populated with the known scenario history."""
+
+    def _run(self, sink: ClickHouseSink, name: str) -> list[dict[str, Any]]:
+        return _rows(run_query(sink, (QUERIES / name).read_text()))
+
+    def test_every_query_is_documented_and_runs(self, populated: ClickHouseSink) -> None:
+        files = sorted(QUERIES.glob("*.sql"))
+        assert len(files) >= 6
+        for path in files:
+            text = path.read_text()
+            assert text.startswith("-- Question:"), path.name
+            assert "-- Columns:" in text and "-- Reading:" in text, path.name
+            assert run_query(populated, text).rows, path.name
+
+    def test_runs_by_team_type_and_outcome(self, populated: ClickHouseSink) -> None:
+        got = {
+            (r["team_type"], r["outcome"], r["state"]): r["runs"]
+            for r in self._run(populated, "runs_by_team_type_and_outcome.sql")
+        }
+        assert got == {
+            ("agentsquad", "success", "finished"): 1,
+            ("ouroboros", "failure", "finished"): 1,
+            ("research", None, "running"): 1,
+        }
+
+    def test_lead_time_joins_issue_and_merged_pr(self, populated: ClickHouseSink) -> None:
+        from tests.facts_scenario import EXPECTED, REPO
+
+        (row,) = self._run(populated, "issue_to_merge_lead_time.sql")
+        assert row["repository"] == REPO
+        assert row["merged_prs"] == 2  # PR 12 closes no issue
+        assert row["median_lead_time_s"] == EXPECTED["median_lead_time_s"]
+
+    def test_prs_without_browser_proof(self, populated: ClickHouseSink) -> None:
+        from tests.facts_scenario import EXPECTED
+
+        rows = self._run(populated, "prs_merged_without_browser_proof.sql")
+        assert {r["pr_ref"] for r in rows} == EXPECTED["prs_without_browser_proof"]
+
+    def test_tool_latency_p95(self, populated: ClickHouseSink) -> None:
+        from tests.facts_scenario import EXPECTED
+
+        rows = {
+            (r["mcp_server"], r["tool"]): r for r in self._run(populated, "tool_latency_p95.sql")
+        }
+        github = rows[("github", "create_pull_request")]
+        assert (github["calls"], github["p95_ms"]) == (100, EXPECTED["github_p95_ms"])
+        assert (rows[("fs", "read")]["calls"], rows[("fs", "read")]["p95_ms"]) == (3, 5)
+
+    def test_evidence_coverage(self, populated: ClickHouseSink) -> None:
+        (row,) = self._run(populated, "evidence_coverage_by_project.sql")
+        assert row["project"] == "alpha"
+        assert (row["merged_prs"], row["with_evidence"], row["with_browser_proof"]) == (3, 2, 1)
+        assert row["evidence_bytes"] == 2048 + 512
+
+    def test_agent_handoffs(self, populated: ClickHouseSink) -> None:
+        got = {
+            (r["from_role"], r["to_role"]): (r["handoffs"], r["runs"])
+            for r in self._run(populated, "agent_handoffs.sql")
+        }
+        assert got == {("planner", "coder"): (2, 2), ("coder", "tester"): (1, 1)}
+
+    def test_views_and_direct_path_agree(self, populated: ClickHouseSink) -> None:
+        direct = run_query(populated.client, "SELECT pr_ref FROM v_prs_without_browser_proof")
+        via_sink = run_query(populated, "SELECT pr_ref FROM v_prs_without_browser_proof")
+        assert direct == via_sink
