@@ -91,6 +91,7 @@ class ProjectionRuntime:
         self.name = sink.name
         self.group_id = f"{settings.group_prefix}.{sink.name}"
         self.last: CheckpointResult | None = None
+        (datadir / sink.name).mkdir(parents=True, exist_ok=True)
         self.dead_letters = 0
         self.app = faust.App(
             self.group_id,

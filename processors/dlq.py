@@ -7,7 +7,7 @@ came from, so ``proofstream dlq redrive`` can re-feed it after a fix.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from processors.checkpoint import DeadLetter
 
@@ -40,6 +40,15 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
     ]
 
 
-def parse_dead_letter_headers(headers: Sequence[tuple[str, bytes]]) -> Mapping[str, str]:
+def parse_dead_letter_headers(
+    headers: Iterable[tuple[str, str | bytes | None]] | Mapping[str, str | bytes | None],
+) -> Mapping[str, str]:
     """The ``dlq.*`` headers of a DLQ record as text. Pure."""
-    return {k: v.decode(errors="replace") for k, v in headers if k in DLQ_HEADERS}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {k: _text(v) for k, v in items if k in DLQ_HEADERS}
+
+
+def _text(value: str | bytes | None) -> str:
+    if isinstance(value, bytes):
+        return value.decode(errors="replace")
+    return value or ""

@@ -44,8 +44,10 @@ class WorkerAPI:
         runtimes: Sequence[ProjectionRuntime],
         query_projection: str | None = None,
         query_runner: QueryRunner | None = None,
+        state_dir: str = "",
     ) -> None:
         self._runtimes = {r.name: r for r in runtimes}
+        self._state_dir = state_dir
         self._query_projection = query_projection
         self._query_runner = query_runner
         self._started = time.time()
@@ -70,7 +72,8 @@ class WorkerAPI:
                 if last is None
                 else {"applied": last.applied, "dead": last.dead, "attempts": last.attempts},
             }
-        return {"worker": {"started_at": self._started}, "projections": projections}
+        worker = {"started_at": self._started, "state_dir": self._state_dir}
+        return {"worker": worker, "projections": projections}
 
     async def query(self, sql: str) -> dict[str, Any]:
         if self._query_projection is None or self._query_runner is None:

@@ -13,7 +13,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
+from sinks.clickhouse import ClickHouseSettings
 
 __all__ = ["BrokerSettings", "Settings", "default_cache_dir"]
 
@@ -58,3 +60,5 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)

@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from proofstream.cli import demo, kafka, schemas
+from proofstream.cli import demo, events, kafka, pipeline, schemas
 from proofstream.cli.common import console_error
 from proofstream.settings import Settings
 from schemas.errors import ProofstreamError
@@ -32,6 +32,11 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(schemas.app, name="schemas")
 app.command(name="demo")(demo.demo)
+app.command(name="emit")(events.emit)
+app.command(name="tail")(events.tail)
+app.command(name="run")(pipeline.run)
+app.command(name="query")(pipeline.query)
+app.command(name="status")(pipeline.status)
 
 
 def build_settings() -> Settings:

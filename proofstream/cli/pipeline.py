@@ -1,0 +1,118 @@
+"""``proofstream run | query | status``: the live pipeline and its read side."""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.table import Table
+
+from processors.worker import jsonable, run_worker
+from producers.topics import ensure_topics
+from proofstream.cli.common import console, settings_of
+from proofstream.pipeline import PROJECTIONS, QUERY_PROJECTION, build_worker, open_sink
+from proofstream.status import collect_status
+from proofstream.worker_client import WorkerClient
+from sinks.clickhouse import ClickHouseSink, run_query
+
+__all__ = ["query", "run", "status"]
+
+
+class OutputFormat(StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    CSV = "csv"
+
+
+def run(
+    ctx: typer.Context,
+    loglevel: str = typer.Option("warning", help="faust/mode log level."),
+) -> None:
+    """Run the live worker: one consumer group per projection, until SIGTERM.
+
+    Creates the project's topics when missing. While it runs, it owns the embedded
+    stores; ``proofstream query`` and ``status`` ask it over HTTP on
+    PROOFSTREAM_PROCESSORS__WEB_HOST:WEB_PORT (127.0.0.1:6066).
+    """
+    settings = settings_of(ctx)
+    logging.basicConfig(level=loglevel.upper())
+    ensure_topics(settings.kafka)
+    runtimes, api = build_worker(settings)
+    names = ", ".join(r.name for r in runtimes)
+    console.print(
+        f"worker: projections {names}; API on "
+        f"http://{settings.processors.web_host}:{settings.processors.web_port}"
+    )
+    run_worker(runtimes, api, loglevel)
+
+
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="One read-only statement (SELECT, WITH, SHOW, ...).")],
+    output: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="table, json or csv.")
+    ] = OutputFormat.TABLE,
+) -> None:
+    """Query the proof facts in ClickHouse.
+
+    Goes through the running worker when there is one (chDB allows one process per
+    directory), otherwise opens the store directly. Both paths enforce read-only
+    SQL and return the same result.
+    """
+    settings = settings_of(ctx)
+    client = WorkerClient(settings)
+    answer = client.query(sql) if client.available() else None
+    if answer is None:
+        sink = open_sink(QUERY_PROJECTION, settings)
+        try:
+            assert isinstance(sink, ClickHouseSink)
+            result = run_query(sink, sql)
+        finally:
+            sink.close()
+        answer = {"columns": list(result.columns), "rows": jsonable([list(r) for r in result.rows])}
+    _print_result(answer, output)
+
+
+def status(
+    ctx: typer.Context,
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """For each projection: consumer lag, watermark per partition, DLQ count, sink health."""
+    settings = settings_of(ctx)
+    report = collect_status(settings, list(settings.processors.projections or PROJECTIONS))
+    if json_out:
+        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        return
+    console.print(
+        f"log {report['topic']}: end offsets {report['end_offsets']}  "
+        f"DLQ records: {report['dlq_records']}  worker: {report['worker']}",
+        highlight=False,
+    )
+    table = Table("projection", "health", "lag", "watermark (partition:offset)", "DLQ")
+    for name, item in report["projections"].items():
+        marks = " ".join(f"{w['partition']}:{w['offset']}" for w in item["watermark"]) or "-"
+        table.add_row(name, item["health"], str(item["lag"]), marks, str(item["dead_letters"]))
+    console.print(table)
+
+
+def _print_result(answer: dict[str, Any], output: OutputFormat) -> None:
+    columns, rows = answer["columns"], answer["rows"]
+    if output is OutputFormat.JSON:
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        typer.echo(orjson.dumps(records).decode())
+    elif output is OutputFormat.CSV:
+        buf = io.StringIO()
+        writer = csv.writer(buf)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        typer.echo(buf.getvalue(), nl=False)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)

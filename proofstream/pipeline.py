@@ -1,0 +1,74 @@
+"""Wiring: which projections exist and how each one's sink is opened from Settings.
+
+This is the only place that knows every plane; ``processors`` and ``replay`` get
+sinks handed to them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from processors.app import ProjectionRuntime
+from processors.worker import WorkerAPI
+from proofstream.settings import Settings
+from schemas.codec import EventCodec
+from schemas.errors import ConfigError
+from sinks.base import Sink
+from sinks.clickhouse import ClickHouseSink, run_query
+
+__all__ = ["PROJECTIONS", "QUERY_PROJECTION", "build_worker", "open_sink"]
+
+
+def _facts(settings: Settings) -> Sink:
+    return ClickHouseSink.open(settings.clickhouse, settings.state_dir, name="facts")
+
+
+PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType({"facts": _facts})
+"""Projection name → how to open its sink. The name is also its consumer group
+suffix (``proofstream.<name>``)."""
+
+QUERY_PROJECTION = "facts"
+"""The projection ``proofstream query`` talks to."""
+
+
+def open_sink(name: str, settings: Settings) -> Sink:
+    """Open the sink of projection ``name``. Raises ``ConfigError`` for an unknown name."""
+    try:
+        factory = PROJECTIONS[name]
+    except KeyError:
+        known = ", ".join(sorted(PROJECTIONS))
+        raise ConfigError(f"unknown projection {name!r}; known: {known}") from None
+    return factory(settings)
+
+
+def build_worker(settings: Settings) -> tuple[list[ProjectionRuntime], WorkerAPI]:
+    """Open every configured projection's sink and wrap it in a runtime. The first
+    runtime serves the web API. Sinks are opened here, once, in the worker process."""
+    codec = EventCodec()
+    datadir = settings.state_dir.resolve() / "faust"
+    runtimes = [
+        ProjectionRuntime(
+            open_sink(name, settings),
+            codec,
+            settings.kafka,
+            settings.processors,
+            datadir=datadir,
+            web=index == 0,
+        )
+        for index, name in enumerate(settings.processors.projections)
+    ]
+    query = QUERY_PROJECTION if QUERY_PROJECTION in settings.processors.projections else None
+    api = WorkerAPI(
+        runtimes,
+        query_projection=query,
+        query_runner=lambda sink, sql: run_query(_clickhouse(sink), sql),
+        state_dir=str(settings.state_dir.resolve()),
+    )
+    return runtimes, api
+
+
+def _clickhouse(sink: Sink) -> ClickHouseSink:
+    if not isinstance(sink, ClickHouseSink):
+        raise ConfigError(f"projection {sink.name} is not queryable with SQL")
+    return sink
