@@ -47,6 +47,7 @@ __all__ = [
     "ClickHouseSink",
     "Migration",
     "apply_migrations",
+    "batch_signature",
     "dedup_token",
     "load_migrations",
     "run_query",
@@ -217,23 +218,38 @@ def to_arrow(rows: TableRows) -> pa.Table:
     )
 
 
+def batch_signature(batch: Sequence[LoggedEvent]) -> str:
+    """The log positions of ``batch`` as a short, order-independent string. Pure.
+
+    Readable offset ranges per partition plus a digest of every offset, so two
+    batches share a signature only when they hold exactly the same positions (the
+    same range with a gap elsewhere differs).
+    """
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for item in batch:
+        pos = item.position
+        offsets.setdefault((pos.topic, pos.partition), []).append(pos.offset)
+    digest = hashlib.blake2b(digest_size=12)
+    spans = []
+    for (topic, partition), values in sorted(offsets.items()):
+        values.sort()  # int sort in C: far cheaper than sorting the events
+        spans.append(f"{topic}:{partition}:{values[0]}-{values[-1]}")
+        digest.update(f"{topic}\0{partition}\0".encode())
+        digest.update(",".join(map(str, values)).encode())
+    return f"{','.join(spans)}:{digest.hexdigest()}"
+
+
 def dedup_token(table: str, batch: Sequence[LoggedEvent], version: int) -> str:
     """The ``insert_deduplication_token`` of ``batch``'s rows in ``table``. Pure.
 
-    Readable offset ranges per partition plus a digest of every offset, so two
-    batches share a token only when they hold exactly the same log positions
-    (same range with a gap elsewhere is a different token). ``version`` is the
-    projection version: a rebuild with a new mapping is not dropped as a duplicate.
+    ``version`` is the projection version: a rebuild with a new mapping is not
+    dropped as a duplicate of the old one.
     """
-    ranges: dict[tuple[str, int], list[int]] = {}
-    digest = hashlib.blake2b(digest_size=12)
-    for item in sorted(batch, key=lambda i: i.position):
-        pos = item.position
-        span = ranges.setdefault((pos.topic, pos.partition), [pos.offset, pos.offset])
-        span[1] = pos.offset
-        digest.update(f"{pos.topic}\0{pos.partition}\0{pos.offset}\n".encode())
-    spans = ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
-    return f"{table}:v{version}:{spans}:{digest.hexdigest()}"
+    return _token(table, version, batch_signature(batch))
+
+
+def _token(table: str, version: int, signature: str) -> str:
+    return f"{table}:v{version}:{signature}"
 
 
 class ClickHouseSink:
@@ -307,6 +323,7 @@ class ClickHouseSink:
             return
         client = self.client
         version = self._projection.version
+        signature = batch_signature(batch)  # once per batch, shared by every table
         for table, rows in self._projection.project(batch).items():
             if not len(rows):
                 continue
@@ -314,7 +331,7 @@ class ClickHouseSink:
                 client.insert_arrow(
                     table,
                     to_arrow(rows),
-                    settings={"insert_deduplication_token": dedup_token(table, batch, version)},
+                    settings={"insert_deduplication_token": _token(table, version, signature)},
                 )
             except ClickHouseError as exc:
                 raise SinkUnavailableError(
