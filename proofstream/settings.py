@@ -8,7 +8,9 @@ from OpenBao; environment variables are only the local-development fallback.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -17,7 +19,7 @@ from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
 from sinks.clickhouse import ClickHouseSettings
 
-__all__ = ["BrokerSettings", "Settings", "default_cache_dir"]
+__all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
 
 
 def default_cache_dir() -> Path:
@@ -62,3 +64,26 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``PROOFSTREAM_*`` variables that rebuild ``settings`` in a child process
+    (the worker the demo starts). Secrets are left out: the child reads them from
+    the secrets directory or its own environment, as the parent did."""
+    env: dict[str, str] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(f"{prefix}__{key}".upper() if prefix else key.upper(), item)
+        elif value is not None:
+            env[f"PROOFSTREAM_{prefix}"] = (
+                value if isinstance(value, str) else json.dumps(value, default=str)
+            )
+
+    data = settings.model_dump(mode="json", exclude_none=True)
+    for section in ("kafka",):
+        for secret in ("sasl_password", "ssl_key_password"):
+            data.get(section, {}).pop(secret, None)
+    walk("", data)
+    return env

@@ -1,0 +1,5 @@
+"""``python -m proofstream``: the same CLI as the ``proofstream`` script."""
+
+from proofstream.cli import main
+
+main()
