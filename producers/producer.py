@@ -265,9 +265,10 @@ class _Core:
     def prepare(self, events: Sequence[Event], indexed: bool) -> list[OutgoingRecord]:
         """Encode all events or raise InvalidEventError: validation precedes any send."""
         max_bytes = self.settings.max_event_bytes
+        context = _current_trace()  # one lookup per batch: the caller's context is shared
         return [
             encode_event(
-                _with_current_trace(event) if isinstance(event, Event) else event,
+                _with_trace(event, context) if isinstance(event, Event) else event,
                 self.codec,
                 max_bytes,
                 f"events[{i}]" if indexed else "",
@@ -445,16 +446,20 @@ class _Core:
         return self.spool is not None and not self.spool.is_empty()
 
 
-def _with_current_trace(event: Event) -> Event:
-    """The event with the caller's trace context in its envelope, if it has none."""
-    if event.trace is not None:
-        return event
+def _current_trace() -> Trace | None:
+    """The caller's W3C trace context, or None outside any span."""
     carrier: dict[str, str] = {}
     inject(carrier)
     traceparent = carrier.get("traceparent")
     if not traceparent:
+        return None
+    return Trace(traceparent=traceparent, tracestate=carrier.get("tracestate", ""))
+
+
+def _with_trace(event: Event, context: Trace | None) -> Event:
+    """The event with ``context`` in its envelope, unless it already carries one."""
+    if event.trace is not None or context is None:
         return event
-    context = Trace(traceparent=traceparent, tracestate=carrier.get("tracestate", ""))
     return event.model_copy(update={"trace": context})
 
 
