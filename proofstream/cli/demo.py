@@ -1,30 +1,123 @@
-"""``proofstream demo``: the main job on embedded defaults."""
+"""``proofstream demo``: the main job, on embedded defaults, from nothing to answers."""
 
 from __future__ import annotations
 
-import typer
+import os
+import time
+from typing import Annotated, Any
 
+import typer
+from confluent_kafka import Producer
+from rich.table import Table
+
+from producers import EventProducer, ensure_topics
 from proofstream.cli.common import console, settings_of
-from proofstream.devstack.kafka import KafkaLauncher
-from proofstream.devstack.smoke import round_trip
+from proofstream.devstack.kafka import KafkaLauncher, broker_reachable
+from proofstream.queries import analyst_queries
+from proofstream.settings import Settings
+from proofstream.status import collect_status
+from proofstream.worker_client import WorkerClient
+from proofstream.worker_process import WorkerProcess
+from proofstream.workload import invalid_payloads, simulate
+from schemas.envelope import Producer as ProducerIdentity
+from schemas.errors import InvalidEventError, ProofstreamError
 
 __all__ = ["demo"]
 
 
-def demo(ctx: typer.Context) -> None:
-    """Start Kafka if needed, then push events through it and show the result.
+def demo(
+    ctx: typer.Context,
+    runs: Annotated[int, typer.Option(help="Simulated agent runs to emit.")] = 24,
+    seed: Annotated[int, typer.Option(help="Seed of the simulation.")] = 7,
+    keep_worker: Annotated[
+        bool, typer.Option("--keep-worker", help="Leave the worker running afterwards.")
+    ] = False,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for catch-up.")] = 180.0,
+) -> None:
+    """Start Kafka and the worker, emit a simulated AgentSquad/research workload (with
+    some invalid events), wait until every projection caught up, print the analyst
+    queries' answers.
 
-    The broker is left running so the test command can use it; stop it with
-    ``proofstream kafka down``.
+    Kafka is left running for the test command; stop it with ``proofstream kafka down``.
     """
     settings = settings_of(ctx)
-    status, started = KafkaLauncher(settings.broker, settings.state_dir).up()
-    verb = "started" if started else "already running"
-    console.print(f"Kafka {status.version} {verb} at {status.bootstrap}")
-    result = round_trip(settings.kafka)
+    console.rule("[bold]1. Kafka")
+    bootstrap = settings.kafka.bootstrap_servers
+    if broker_reachable(bootstrap):
+        console.print(f"using the Kafka broker that answers at {bootstrap}")
+    else:
+        status, _ = KafkaLauncher(settings.broker, settings.state_dir).up()
+        console.print(f"Kafka {status.version} started at {status.bootstrap}")
+    ensure_topics(settings.kafka)
+
+    console.rule("[bold]2. Worker")
+    worker = None
+    if WorkerClient(settings).available():
+        console.print("a worker for this state dir is already running: using it")
+    else:
+        worker = WorkerProcess(settings, dict(os.environ))
+        worker.start()
+        console.print(f"worker pid {worker.pid}, log {worker.log_file}")
+    try:
+        _emit(settings, runs, seed)
+        _wait_caught_up(settings, timeout)
+        _show_answers(settings)
+    finally:
+        if worker is not None and not keep_worker:
+            worker.stop()
+            console.print("worker stopped (Kafka left running)")
+
+
+def _emit(settings: Settings, runs: int, seed: int) -> None:
+    console.rule("[bold]3. Emit")
+    workload = simulate(runs=runs, seed=seed)
+    with EventProducer(settings.kafka, settings.producer) as producer:
+        deliveries = producer.emit_many(workload.events)
+    partitions = sorted({d.partition for d in deliveries if d.partition is not None})
     console.print(
-        f"round trip through {result.topic}: sent {result.sent}, "
-        f"received {result.received} in {result.seconds:.2f}s"
+        f"{len(deliveries)} events acknowledged (idempotent, acks=all) on partitions "
+        f"{partitions}; {len(workload.merged_prs)} PRs merged, "
+        f"{len(workload.prs_without_browser_proof)} without browser proof"
     )
-    if result.received != result.sent:
-        raise typer.Exit(1)
+    try:  # the producer refuses what the seed forbids, before anything is sent
+        ProducerIdentity(service="legacy", version="0", workload_id="10.0.0.7")
+    except InvalidEventError as exc:
+        console.print(f"rejected at construction, as the seed demands: [yellow]{exc}[/yellow]")
+    raw = Producer({**settings.kafka.client_config(), "acks": "all"})
+    bad = list(invalid_payloads())
+    for payload in bad:
+        raw.produce(settings.kafka.topics.events, key=b"misbehaving-client", value=payload)
+    raw.flush(30)
+    console.print(f"{len(bad)} undecodable records written by a misbehaving client (→ DLQ)")
+
+
+def _wait_caught_up(settings: Settings, timeout: float) -> dict[str, Any]:
+    console.rule("[bold]4. Catch up")
+    started = time.monotonic()
+    names = list(settings.processors.projections)
+    while True:
+        report = collect_status(settings, names)
+        lags = {name: p["lag"] for name, p in report["projections"].items()}
+        if all(lag == 0 for lag in lags.values()):
+            break
+        if time.monotonic() - started > timeout:
+            raise ProofstreamError(f"projections did not catch up in {timeout:.0f}s: {lags}")
+        time.sleep(0.5)
+    table = Table("projection", "lag", "watermark", "DLQ", "health")
+    for name, item in report["projections"].items():
+        marks = " ".join(f"{w['partition']}:{w['offset']}" for w in item["watermark"])
+        table.add_row(name, str(item["lag"]), marks, str(item["dead_letters"]), item["health"])
+    console.print(f"caught up in {time.monotonic() - started:.1f}s")
+    console.print(table)
+    return report
+
+
+def _show_answers(settings: Settings) -> None:
+    console.rule("[bold]5. Analyst queries (through the worker)")
+    client = WorkerClient(settings)
+    for query in analyst_queries():
+        answer = client.query(query.sql)
+        table = Table(*answer["columns"], title=f"{query.name}: {query.question}")
+        for row in answer["rows"][:12]:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        console.print(table)

@@ -32,7 +32,7 @@ from confluent_kafka.admin import AdminClient
 from proofstream.settings import BrokerSettings
 from schemas.errors import BrokerUnavailableError, ConfigError
 
-__all__ = ["BrokerStatus", "KafkaLauncher"]
+__all__ = ["BrokerStatus", "KafkaLauncher", "broker_reachable"]
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -391,6 +391,15 @@ class KafkaLauncher:
             return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no broker log)"
+
+
+def broker_reachable(bootstrap: str, timeout_s: float = 3.0) -> bool:
+    """Whether some Kafka broker answers metadata at ``bootstrap`` (ours or not)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": "0"})
+    try:
+        return bool(admin.list_topics(timeout=timeout_s).brokers)
+    except KafkaException:
+        return False
 
 
 def _cluster_id() -> str:
