@@ -24,7 +24,15 @@ def _facts(settings: Settings) -> Sink:
     return ClickHouseSink.open(settings.clickhouse, settings.state_dir, name="facts")
 
 
-PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType({"facts": _facts})
+def _evidence(settings: Settings) -> Sink:
+    from sinks.evidence import EvidenceSink
+
+    return EvidenceSink.open(settings.chronicle, settings.state_dir, name="evidence")
+
+
+PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType(
+    {"facts": _facts, "evidence": _evidence}
+)
 """Projection name → how to open its sink. The name is also its consumer group
 suffix (``proofstream.<name>``)."""
 

@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
+from sinks.chronicle import ChronicleSettings
 from sinks.clickhouse import ClickHouseSettings
 
 __all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
@@ -64,6 +65,7 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    chronicle: ChronicleSettings = Field(default_factory=ChronicleSettings)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -14,18 +14,28 @@ from sinks.memory import MemorySink
 from sinks.query import QueryResult, check_read_only
 
 if TYPE_CHECKING:
+    from sinks.chronicle import ArtifactStore, ChronicleSettings
     from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, run_query
+    from sinks.evidence import EvidenceProjection, EvidenceSink
+    from sinks.ledger import Ledger, LedgerIndex, SignedTreeHead
 
 __all__ = [
     "PROJECTION_VERSION",
+    "ArtifactStore",
     "Batch",
+    "ChronicleSettings",
     "ClickHouseSettings",
     "ClickHouseSink",
+    "EvidenceProjection",
+    "EvidenceSink",
     "FactsProjection",
+    "Ledger",
+    "LedgerIndex",
     "LogPosition",
     "LoggedEvent",
     "MemorySink",
     "QueryResult",
+    "SignedTreeHead",
     "Sink",
     "TableRows",
     "Watermark",
@@ -38,10 +48,26 @@ __all__ = [
 _LAZY = frozenset({"ClickHouseSettings", "ClickHouseSink", "run_query"})
 
 
+# Chronicle names by module: pymerkle and cryptography load only when used.
+_LAZY_CHRONICLE = {
+    "ArtifactStore": "sinks.chronicle",
+    "ChronicleSettings": "sinks.chronicle",
+    "EvidenceProjection": "sinks.evidence",
+    "EvidenceSink": "sinks.evidence",
+    "Ledger": "sinks.ledger",
+    "LedgerIndex": "sinks.ledger",
+    "SignedTreeHead": "sinks.ledger",
+}
+
+
 def __getattr__(name: str) -> Any:
     # clickhouse_connect and pyarrow load only when the ClickHouse names are used.
     if name in _LAZY:
         from sinks import clickhouse
 
         return getattr(clickhouse, name)
+    if name in _LAZY_CHRONICLE:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY_CHRONICLE[name]), name)
     raise AttributeError(f"module 'sinks' has no attribute {name!r}")
