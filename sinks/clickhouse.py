@@ -37,7 +37,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import BaseModel, ConfigDict
 
-from schemas.errors import ConfigError, InvalidQueryError, SinkUnavailableError
+from schemas.errors import ConfigError, InvalidQueryError, PermanentError, SinkUnavailableError
 from sinks.base import Batch, LoggedEvent, Watermark, advance, high_offsets
 from sinks.facts import FactsProjection, TableRows
 from sinks.query import QueryResult, check_read_only
@@ -316,8 +316,10 @@ class ClickHouseSink:
         """Insert the rows of ``batch`` into every table it touches; one insert per table.
 
         Idempotent (ReplacingMergeTree on ``event_id`` plus a per-batch dedup token).
-        Durable on return. Raises :class:`SinkUnavailableError` when ClickHouse
-        fails; the runtime retries the same batch.
+        Durable on return. Raises :class:`SinkUnavailableError` when ClickHouse cannot
+        be reached (the runtime retries the same batch) and :class:`PermanentError`
+        when it rejects the rows (the runtime isolates the offending events into the
+        DLQ instead of retrying forever).
         """
         if not batch:
             return
@@ -334,9 +336,11 @@ class ClickHouseSink:
                     settings={"insert_deduplication_token": _token(table, version, signature)},
                 )
             except ClickHouseError as exc:
-                raise SinkUnavailableError(
-                    self._name, f"insert into {table} failed: {exc}"
-                ) from exc
+                if _is_unavailable(exc):
+                    raise SinkUnavailableError(
+                        self._name, f"insert into {table} failed: {exc}"
+                    ) from exc
+                raise PermanentError(f"{self._name}: {table} rejected the rows: {exc}") from exc
         self._pending = advance(self._pending, high_offsets(batch))
 
     def flush(self) -> None:
