@@ -30,8 +30,19 @@ def _evidence(settings: Settings) -> Sink:
     return EvidenceSink.open(settings.chronicle, settings.state_dir, name="evidence")
 
 
+def _lineage(settings: Settings) -> Sink:
+    from sinks.openlineage import OpenLineageSink
+
+    return OpenLineageSink.open(
+        settings.openlineage,
+        settings.state_dir,
+        name="lineage",
+        kafka_bootstrap=settings.kafka.bootstrap_servers,
+    )
+
+
 PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType(
-    {"facts": _facts, "evidence": _evidence}
+    {"facts": _facts, "evidence": _evidence, "lineage": _lineage}
 )
 """Projection name → how to open its sink. The name is also its consumer group
 suffix (``proofstream.<name>``)."""

@@ -19,6 +19,7 @@ from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
 from sinks.chronicle import ChronicleSettings
 from sinks.clickhouse import ClickHouseSettings
+from sinks.lineage import OpenLineageSettings
 
 __all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
 
@@ -66,6 +67,7 @@ class Settings(BaseSettings):
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
     chronicle: ChronicleSettings = Field(default_factory=ChronicleSettings)
+    openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

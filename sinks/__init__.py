@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from sinks.clickhouse import ClickHouseSettings, ClickHouseSink, run_query
     from sinks.evidence import EvidenceProjection, EvidenceSink
     from sinks.ledger import Ledger, LedgerIndex, SignedTreeHead
+    from sinks.lineage import LineageProjection, OpenLineageSettings
+    from sinks.openlineage import OpenLineageSink
 
 __all__ = [
     "PROJECTION_VERSION",
@@ -31,9 +33,12 @@ __all__ = [
     "FactsProjection",
     "Ledger",
     "LedgerIndex",
+    "LineageProjection",
     "LogPosition",
     "LoggedEvent",
     "MemorySink",
+    "OpenLineageSettings",
+    "OpenLineageSink",
     "QueryResult",
     "SignedTreeHead",
     "Sink",
@@ -48,7 +53,8 @@ __all__ = [
 _LAZY = frozenset({"ClickHouseSettings", "ClickHouseSink", "run_query"})
 
 
-# Chronicle names by module: pymerkle and cryptography load only when used.
+# Chronicle and lineage names by module: pymerkle, cryptography and openlineage
+# load only when one of these names is used.
 _LAZY_CHRONICLE = {
     "ArtifactStore": "sinks.chronicle",
     "ChronicleSettings": "sinks.chronicle",
@@ -57,6 +63,9 @@ _LAZY_CHRONICLE = {
     "Ledger": "sinks.ledger",
     "LedgerIndex": "sinks.ledger",
     "SignedTreeHead": "sinks.ledger",
+    "LineageProjection": "sinks.lineage",
+    "OpenLineageSettings": "sinks.lineage",
+    "OpenLineageSink": "sinks.openlineage",
 }
 
 
