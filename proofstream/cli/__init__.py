@@ -14,7 +14,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from proofstream.cli import demo, events, evidence, kafka, pipeline, schemas
+from proofstream.cli import demo, events, evidence, kafka, pipeline, replay, schemas
 from proofstream.cli.common import console_error
 from proofstream.settings import Settings
 from schemas.errors import ProofstreamError
@@ -31,6 +31,9 @@ app = typer.Typer(
 )
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(schemas.app, name="schemas")
+app.add_typer(replay.app, name="replay")
+app.add_typer(replay.archive_app, name="archive")
+app.add_typer(replay.dlq_app, name="dlq")
 app.add_typer(evidence.app, name="evidence")
 app.command(name="demo")(demo.demo)
 app.command(name="emit")(events.emit)
