@@ -354,11 +354,14 @@ class Ledger:
         state_dir: Path,
         *,
         clock: Callable[[], int] | None = None,
+        create_key: bool = True,
     ) -> Ledger:
-        """Open ``<root>/ledger.db``; generates the signing key on first use."""
+        """Open ``<root>/ledger.db``; generates the signing key on first use unless
+        ``create_key`` is False (verifiers: a missing key is a :class:`ConfigError`)."""
         root = settings.resolve_root(state_dir)
         key = load_signing_key(
-            settings.resolve_signing_key(state_dir), create=settings.signing_key_file is None
+            settings.resolve_signing_key(state_dir),
+            create=create_key and settings.signing_key_file is None,
         )
         trusted = load_public_key(settings.public_key_file) if settings.public_key_file else None
         return cls(root / "ledger.db", key, trusted_key=trusted, clock=clock or _now_us)

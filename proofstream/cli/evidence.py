@@ -147,6 +147,6 @@ def _ledger(settings: ChronicleSettings, state_dir: Path) -> Ledger:
     if not (settings.resolve_root(state_dir) / "ledger.db").is_file():
         raise ConfigError(f"no Chronicle ledger under {settings.resolve_root(state_dir)}")
     try:
-        return Ledger.open(settings, state_dir)
+        return Ledger.open(settings, state_dir, create_key=False)
     except ChronicleError as exc:
         raise _fail(str(exc)) from exc
