@@ -33,6 +33,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from processors.telemetry import CheckpointTelemetry, record_context
 from schemas.codec import EventCodec
 from schemas.errors import DecodeError, RetryableError
 from sinks.base import Batch, LoggedEvent, LogPosition, Sink
@@ -136,6 +137,7 @@ class Checkpointer:
         *,
         retry: RetryPolicy | None = None,
         stopping: Callable[[], bool] = lambda: False,
+        telemetry: CheckpointTelemetry | None = None,
     ) -> None:
         self._sink = sink
         self._codec = codec
@@ -143,6 +145,7 @@ class Checkpointer:
         self._executor = executor
         self._retry = retry or RetryPolicy()
         self._stopping = stopping
+        self._telemetry = telemetry or CheckpointTelemetry(sink.name)
 
     @property
     def sink(self) -> Sink:
@@ -158,17 +161,26 @@ class Checkpointer:
         """
         # 0. decode
         events, dead = decode_batch(self._codec, self._sink.name, records)
+        decoded = {e.position: e.record for e in events}
+        contexts = [
+            record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records
+        ]
+        topic = records[0].position.topic if records else ""
         attempts = 0
         rejected: list[DeadLetter] = []
-        if events:
-            originals = {r.position: r for r in records}
-            attempts, rejected = await self._apply(events, originals)
-            dead.extend(rejected)
-        # 1. dead letters: durable in the DLQ before their offsets can be committed
-        if dead:
-            await self._dlq.publish(dead)
-        # 4. commit offsets (2 and 3 happened in _apply)
-        await commit()
+        with self._telemetry.batch(topic, contexts):
+            if events:
+                originals = {r.position: r for r in records}
+                attempts, rejected = await self._apply(events, originals)
+                dead.extend(rejected)
+            # 1. dead letters: durable in the DLQ before their offsets can be committed
+            if dead:
+                await self._dlq.publish(dead)
+                self._telemetry.dead_letters.add(
+                    len(dead), {"proofstream.projection": self._sink.name}
+                )
+            # 4. commit offsets (2 and 3 happened in _apply)
+            await commit()
         return CheckpointResult(
             applied=len(events) - len(rejected),
             dead=len(dead),
@@ -194,9 +206,11 @@ class Checkpointer:
 
     async def _write_and_flush(self, events: Batch) -> None:
         # 2. write the batch to the sink
-        await self._call(self._sink.write, events)
+        with self._telemetry.sink_call("write", self._sink.name):
+            await self._call(self._sink.write, events)
         # 3. flush it durably; the sink records the watermark after the data is durable
-        await self._call(self._sink.flush)
+        with self._telemetry.sink_call("flush", self._sink.name):
+            await self._call(self._sink.flush)
 
     async def _isolate(
         self, events: Batch, originals: dict[LogPosition, RawRecord]
