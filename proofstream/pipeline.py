@@ -41,8 +41,31 @@ def _lineage(settings: Settings) -> Sink:
     )
 
 
+def _identity(settings: Settings) -> Sink:
+    from sinks.rdf import RdfSink
+
+    return RdfSink.open(settings.rdf, settings.state_dir, name="identity")
+
+
+def _catalog(settings: Settings) -> Sink:
+    from sinks.datahub import DataHubSink
+
+    return DataHubSink.open(
+        settings.datahub,
+        settings.state_dir,
+        name="catalog",
+        topics=(settings.kafka.topics.events,),
+    )
+
+
 PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType(
-    {"facts": _facts, "evidence": _evidence, "lineage": _lineage}
+    {
+        "facts": _facts,
+        "evidence": _evidence,
+        "lineage": _lineage,
+        "identity": _identity,
+        "catalog": _catalog,
+    }
 )
 """Projection name → how to open its sink. The name is also its consumer group
 suffix (``proofstream.<name>``)."""

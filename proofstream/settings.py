@@ -19,7 +19,9 @@ from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
 from sinks.chronicle import ChronicleSettings
 from sinks.clickhouse import ClickHouseSettings
+from sinks.datahub import DataHubSettings
 from sinks.lineage import OpenLineageSettings
+from sinks.rdf import RdfSettings
 
 __all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
 
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
     clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    rdf: RdfSettings = Field(default_factory=RdfSettings)
+    datahub: DataHubSettings = Field(default_factory=DataHubSettings)
     chronicle: ChronicleSettings = Field(default_factory=ChronicleSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 

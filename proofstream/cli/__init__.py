@@ -14,9 +14,10 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from proofstream.cli import demo, events, evidence, kafka, pipeline, replay, schemas
+from proofstream.cli import catalog, demo, events, evidence, kafka, pipeline, replay, schemas
 from proofstream.cli.common import console_error
 from proofstream.settings import Settings
+from proofstream.telemetry import configure_telemetry
 from schemas.errors import ProofstreamError
 
 __all__ = ["app", "build_settings", "main"]
@@ -35,6 +36,7 @@ app.add_typer(replay.app, name="replay")
 app.add_typer(replay.archive_app, name="archive")
 app.add_typer(replay.dlq_app, name="dlq")
 app.add_typer(evidence.app, name="evidence")
+app.add_typer(catalog.app, name="catalog")
 app.command(name="demo")(demo.demo)
 app.command(name="emit")(events.emit)
 app.command(name="tail")(events.tail)
@@ -58,6 +60,7 @@ def main() -> None:
     except ValidationError as exc:
         console_error(f"invalid configuration: {exc}")
         raise SystemExit(2) from exc
+    configure_telemetry(os.environ)
     try:
         app(obj=settings)
     except ProofstreamError as exc:

@@ -274,3 +274,27 @@ def test_closed_sink_is_unavailable(tmp_path: Path) -> None:
     sink.close()
     with pytest.raises(SinkUnavailableError):
         sink.write(make_batch(1))
+
+
+def test_cli_export_writes_an_ingestible_file(tmp_path: Path) -> None:
+    from datahub.ingestion.source.file import read_metadata_file
+    from typer.testing import CliRunner
+
+    from proofstream.cli import app
+    from proofstream.settings import Settings
+
+    sink = _open(tmp_path)
+    sink.write(workload_batch())
+    sink.flush()
+    expected = {m.entityUrn for m in sink.lite.get_all_aspects()}
+    sink.close()
+    out = tmp_path / "export" / "catalog.json"
+    result = CliRunner().invoke(
+        app, ["catalog", "export", "--out", str(out)], obj=Settings(state_dir=tmp_path)
+    )
+    assert result.exit_code == 0, result.output
+    assert {str(getattr(i, "entityUrn", "")) for i in read_metadata_file(out)} == expected
+    missing = CliRunner().invoke(
+        app, ["catalog", "export"], obj=Settings(state_dir=tmp_path / "empty")
+    )
+    assert missing.exit_code != 0
