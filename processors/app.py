@@ -8,13 +8,14 @@ process (``processors.worker``); only the first serves the web API.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import faust
-from faust.types import EventT, StreamT
+from faust.types import TP, EventT, StreamT
+from opentelemetry import metrics, trace
 
 from processors.checkpoint import (
     Checkpointer,
@@ -25,6 +26,7 @@ from processors.checkpoint import (
 )
 from processors.dlq import dead_letter_headers
 from processors.settings import ProcessorSettings
+from processors.telemetry import CheckpointTelemetry
 from producers.settings import KafkaSettings
 from schemas.codec import EventCodec
 from schemas.errors import BrokerUnavailableError, RetryableError
@@ -76,18 +78,26 @@ class _FaustDeadLetters:
 
 
 class ProjectionRuntime:
-    """One projection live: a faust App, its agent, its sink and its checkpointer."""
+    """One projection live: a faust App, its agent, its sink and its checkpointer.
+
+    ``open_sink`` is called once, on the sink's own thread."""
 
     def __init__(
         self,
-        sink: Sink,
+        open_sink: Callable[[], Sink],
         codec: EventCodec,
         kafka: KafkaSettings,
         settings: ProcessorSettings,
         *,
         datadir: Path,
         web: bool = False,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
+        # Sinks on SQLite or chDB must be used from the thread that opened them: open
+        # it on its own executor thread, where every later call of it runs too.
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="sink")
+        sink = self.executor.submit(open_sink).result()
         self.name = sink.name
         self.group_id = f"{settings.group_prefix}.{sink.name}"
         self.last: CheckpointResult | None = None
@@ -108,7 +118,12 @@ class ProjectionRuntime:
             producer_acks=-1,
             autodiscover=False,
         )
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix=f"sink-{sink.name}")
+        self._topic = kafka.topics.events
+        self._applied: dict[int, int] = {}
+        self.telemetry = CheckpointTelemetry(
+            sink.name, tracer_provider=tracer_provider, meter_provider=meter_provider
+        )
+        self.telemetry.observe_lag(self._lag)
         self.checkpointer = Checkpointer(
             sink,
             codec,
@@ -116,6 +131,7 @@ class ProjectionRuntime:
             self.executor,
             retry=RetryPolicy(settings.retry_initial_s, settings.retry_max_s),
             stopping=lambda: bool(self.app.should_stop),
+            telemetry=self.telemetry,
         )
         source = self.app.topic(kafka.topics.events, value_serializer="raw", key_serializer="raw")
         self.app.agent(source, name=f"{sink.name}-projection")(self._project)
@@ -140,6 +156,21 @@ class ProjectionRuntime:
                     return  # uncommitted: the batch is read again after restart
                 raise
             self.dead_letters += self.last.dead
+            for position in self.last.positions:
+                if position.offset > self._applied.get(position.partition, -1):
+                    self._applied[position.partition] = position.offset
+
+    def _lag(self) -> dict[int, int]:
+        """Records behind the high watermark, per partition (read by the metrics thread)."""
+        lags = {}
+        for partition, offset in list(self._applied.items()):
+            try:
+                high = self.app.consumer.highwater(TP(self._topic, partition))
+            except Exception:  # noqa: S112 - not started or rebalancing: skip this reading
+                continue
+            if high is not None:
+                lags[partition] = max(0, high - offset - 1)
+        return lags
 
     def sink(self) -> Sink:
         return self.checkpointer.sink

@@ -6,6 +6,7 @@ sinks handed to them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
@@ -91,7 +92,7 @@ def build_worker(settings: Settings) -> tuple[list[ProjectionRuntime], WorkerAPI
     datadir = settings.state_dir.resolve() / "faust"
     runtimes = [
         ProjectionRuntime(
-            open_sink(name, settings),
+            functools.partial(open_sink, name, settings),
             codec,
             settings.kafka,
             settings.processors,

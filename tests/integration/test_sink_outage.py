@@ -74,7 +74,7 @@ def test_sink_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_pa
     )
     sink.available = False
     runtime = ProjectionRuntime(
-        sink, EventCodec(), kafka, processors, datadir=tmp_path / "faust", web=False
+        lambda: sink, EventCodec(), kafka, processors, datadir=tmp_path / "faust", web=False
     )
     events = list(simulate(runs=6, seed=4).events)
     with EventProducer(kafka, settings.producer) as producer:
