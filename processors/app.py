@@ -32,7 +32,7 @@ from schemas.codec import EventCodec
 from schemas.errors import BrokerUnavailableError, RetryableError
 from sinks.base import LogPosition, Sink
 
-__all__ = ["ProjectionRuntime", "faust_broker_url"]
+__all__ = ["ProjectionRuntime", "faust_broker_url", "faust_credentials"]
 
 
 def faust_broker_url(kafka: KafkaSettings) -> str:
@@ -41,7 +41,8 @@ def faust_broker_url(kafka: KafkaSettings) -> str:
     return ";".join(f"kafka://{h}" for h in hosts)
 
 
-def _credentials(kafka: KafkaSettings) -> Any:
+def faust_credentials(kafka: KafkaSettings) -> Any:
+    """faust's SASL credentials from the Kafka settings (``None`` for PLAINTEXT)."""
     if kafka.sasl_mechanism in (None, "OAUTHBEARER") or kafka.sasl_username is None:
         return None
     password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
@@ -106,7 +107,7 @@ class ProjectionRuntime:
         self.app = faust.App(
             self.group_id,
             broker=faust_broker_url(kafka),
-            broker_credentials=_credentials(kafka),
+            broker_credentials=faust_credentials(kafka),
             store="memory://",
             datadir=str(datadir / sink.name),
             web_enabled=web,

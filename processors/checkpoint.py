@@ -24,7 +24,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from typing import Protocol, TypeVar, runtime_checkable
 
 from tenacity import (
     AsyncRetrying,
@@ -44,6 +44,7 @@ __all__ = [
     "DeadLetter",
     "DeadLetterPublisher",
     "RawRecord",
+    "RawSink",
     "RetryPolicy",
     "decode_batch",
 ]
@@ -78,6 +79,14 @@ class DeadLetterPublisher(Protocol):
     letter; it raises ``RetryableError`` when it could not."""
 
     async def publish(self, letters: Sequence[DeadLetter]) -> None: ...
+
+
+@runtime_checkable
+class RawSink(Protocol):
+    """A sink that keeps records as they are on the log (the archive): it gets the
+    raw records, undecodable ones included, instead of decoded events."""
+
+    def write_raw(self, records: Sequence[RawRecord]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +168,8 @@ class Checkpointer:
         Raises ``RetryableError`` when the sink stays unavailable until the worker
         stops or the policy gives up; ``commit`` is then not called.
         """
+        if isinstance(self._sink, RawSink):
+            return await self._run_raw(self._sink, records, commit)
         # 0. decode
         events, dead = decode_batch(self._codec, self._sink.name, records)
         decoded = {e.position: e.record for e in events}
@@ -187,6 +198,24 @@ class Checkpointer:
             attempts=attempts,
             positions=tuple(r.position for r in records),
         )
+
+    async def _run_raw(
+        self, sink: RawSink, records: Sequence[RawRecord], commit: Callable[[], Awaitable[None]]
+    ) -> CheckpointResult:
+        """The same steps for a raw sink: nothing to decode, nothing dead."""
+        attempts = 0
+        async for attempt in self._retrying():
+            with attempt:
+                attempts += 1
+                # 2. write the raw records, 3. flush (the sink records its watermark)
+                with self._telemetry.sink_call("write", self._sink.name):
+                    await self._call(sink.write_raw, records)
+                with self._telemetry.sink_call("flush", self._sink.name):
+                    await self._call(self._sink.flush)
+        # 4. commit offsets
+        await commit()
+        positions = tuple(r.position for r in records)
+        return CheckpointResult(len(records), 0, attempts, positions)
 
     async def _apply(
         self, events: Batch, originals: dict[LogPosition, RawRecord]

@@ -16,7 +16,8 @@ class ProcessorSettings(BaseModel):
         default="proofstream", description="Consumer group of a projection: <prefix>.<name>."
     )
     projections: tuple[str, ...] = Field(
-        default=("facts",), description="Projections the worker runs, one consumer group each."
+        default=("facts", "identity", "catalog", "evidence", "lineage", "archive"),
+        description="Projections the worker runs, one consumer group each.",
     )
     batch_max: int = Field(default=2000, ge=1, le=100_000)
     batch_within_s: float = Field(default=0.25, gt=0)
@@ -25,3 +26,8 @@ class ProcessorSettings(BaseModel):
     web_host: str = Field(default="127.0.0.1", description="Bind address of the query API.")
     web_port: int = Field(default=6066, ge=1, le=65535)
     topic_replication: int = Field(default=1, ge=1, description="For faust's internal topics.")
+    proof_closure: bool = Field(default=True, description="Run the proof-gap detector.")
+    proof_window_s: int = Field(
+        default=900, ge=0, description="A merged PR needs browser proof within this window."
+    )
+    proof_tick_s: float = Field(default=5.0, gt=0, description="How often windows are checked.")

@@ -111,7 +111,12 @@ def install_api(app: faust.App, api: WorkerAPI) -> None:
     app.page("/query")(QueryView)
 
 
-def run_worker(runtimes: Sequence[ProjectionRuntime], api: WorkerAPI, loglevel: str) -> None:
+def run_worker(
+    runtimes: Sequence[ProjectionRuntime],
+    api: WorkerAPI,
+    loglevel: str,
+    extra_apps: Sequence[faust.App] = (),
+) -> None:
     """Run every projection until SIGTERM/SIGINT; faust then stops the agents, which
     finish or abandon (uncommitted) their current batch, and closes the sinks."""
     if not runtimes:
@@ -120,6 +125,7 @@ def run_worker(runtimes: Sequence[ProjectionRuntime], api: WorkerAPI, loglevel: 
     worker = faust.Worker(
         runtimes[0].app,
         *(r.app for r in runtimes[1:]),
+        *extra_apps,
         loglevel=loglevel,
         quiet=True,
     )

@@ -10,7 +10,10 @@ import functools
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 
+import faust
+
 from processors.app import ProjectionRuntime
+from processors.proof_closure import ProofClosureRuntime
 from processors.worker import WorkerAPI
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
@@ -59,9 +62,16 @@ def _catalog(settings: Settings) -> Sink:
     )
 
 
+def _archive(settings: Settings) -> Sink:
+    from replay.archive import ArchiveSink
+
+    return ArchiveSink(settings.state_dir.resolve() / "archive", name="archive")
+
+
 PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType(
     {
         "facts": _facts,
+        "archive": _archive,
         "evidence": _evidence,
         "lineage": _lineage,
         "identity": _identity,
@@ -85,9 +95,12 @@ def open_sink(name: str, settings: Settings) -> Sink:
     return factory(settings)
 
 
-def build_worker(settings: Settings) -> tuple[list[ProjectionRuntime], WorkerAPI]:
-    """Open every configured projection's sink and wrap it in a runtime. The first
-    runtime serves the web API. Sinks are opened here, once, in the worker process."""
+def build_worker(
+    settings: Settings,
+) -> tuple[list[ProjectionRuntime], WorkerAPI, list[faust.App]]:
+    """Open every configured projection's sink and wrap it in a runtime (the first
+    serves the web API), plus the stateful proof-closure app when enabled. Sinks are
+    opened here, once, in the worker process."""
     codec = EventCodec()
     datadir = settings.state_dir.resolve() / "faust"
     runtimes = [
@@ -108,7 +121,11 @@ def build_worker(settings: Settings) -> tuple[list[ProjectionRuntime], WorkerAPI
         query_runner=lambda sink, sql: run_query(_clickhouse(sink), sql),
         state_dir=str(settings.state_dir.resolve()),
     )
-    return runtimes, api
+    extra = []
+    if settings.processors.proof_closure:
+        closure = ProofClosureRuntime(codec, settings.kafka, settings.processors, datadir=datadir)
+        extra.append(closure.app)
+    return runtimes, api, extra
 
 
 def _clickhouse(sink: Sink) -> ClickHouseSink:

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 
 
+_SECRETS = (
+    ("kafka", "sasl_password"),
+    ("kafka", "ssl_key_password"),
+    ("rdf", "password"),
+    ("datahub", "token"),
+)
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """``PROOFSTREAM_*`` variables that rebuild ``settings`` in a child process
     (the worker the demo starts). Secrets are left out: the child reads them from
@@ -90,8 +98,7 @@ def settings_env(settings: Settings) -> dict[str, str]:
             )
 
     data = settings.model_dump(mode="json", exclude_none=True)
-    for section in ("kafka",):
-        for secret in ("sasl_password", "ssl_key_password"):
-            data.get(section, {}).pop(secret, None)
+    for section, secret in _SECRETS:
+        data.get(section, {}).pop(secret, None)
     walk("", data)
     return env

@@ -61,6 +61,10 @@ def main() -> None:
         console_error(f"invalid configuration: {exc}")
         raise SystemExit(2) from exc
     configure_telemetry(os.environ)
+    # DataHub's client writes a telemetry id under ~/.datahub when its modules are
+    # first imported (inside the catalog sink), unless this is set beforehand; the
+    # sink also calls suppress_telemetry(), so nothing is ever sent.
+    os.environ.setdefault("DATAHUB_TELEMETRY_ENABLED", "false")
     try:
         app(obj=settings)
     except ProofstreamError as exc:

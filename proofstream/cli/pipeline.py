@@ -42,13 +42,13 @@ def run(
     settings = settings_of(ctx)
     logging.basicConfig(level=loglevel.upper())
     ensure_topics(settings.kafka)
-    runtimes, api = build_worker(settings)
-    names = ", ".join(r.name for r in runtimes)
+    runtimes, api, extra = build_worker(settings)
+    names = ", ".join([r.name for r in runtimes] + ["proof-closure"] * bool(extra))
     console.print(
         f"worker: projections {names}; API on "
         f"http://{settings.processors.web_host}:{settings.processors.web_port}"
     )
-    run_worker(runtimes, api, loglevel)
+    run_worker(runtimes, api, loglevel, extra)
 
 
 def query(

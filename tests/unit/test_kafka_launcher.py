@@ -67,10 +67,3 @@ def test_status_cli_reports_stopped_with_exit_1(tmp_path: Path) -> None:
     assert status["running"] is False
     assert status["pid"] is None
     assert status["version"] == settings.broker.kafka_version
-
-
-@pytest.mark.parametrize("command", [[], ["kafka"], ["kafka", "up"], ["kafka", "down"], ["demo"]])
-def test_every_command_has_help(command: list[str]) -> None:
-    result = CliRunner().invoke(app, [*command, "--help"], obj=Settings())
-    assert result.exit_code == 0
-    assert "Usage" in result.stdout
