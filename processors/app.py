@@ -25,6 +25,7 @@ from processors.checkpoint import (
     RetryPolicy,
 )
 from processors.dlq import dead_letter_headers
+from processors.offsets import align_group_offsets
 from processors.settings import ProcessorSettings
 from processors.telemetry import CheckpointTelemetry
 from producers.settings import KafkaSettings
@@ -101,6 +102,10 @@ class ProjectionRuntime:
         sink = self.executor.submit(open_sink).result()
         self.name = sink.name
         self.group_id = f"{settings.group_prefix}.{sink.name}"
+        # resume where the store's data ends (a wiped or restored store, an old group)
+        self.realigned = align_group_offsets(
+            kafka, self.group_id, kafka.topics.events, self.executor.submit(sink.watermark).result()
+        )
         self.last: CheckpointResult | None = None
         (datadir / sink.name).mkdir(parents=True, exist_ok=True)
         self.dead_letters = 0

@@ -20,9 +20,13 @@ __all__ = ["collect_status"]
 _DLQ_SCAN_LIMIT = 100_000
 
 
-def collect_status(settings: Settings, projections: list[str]) -> dict[str, Any]:
+def collect_status(
+    settings: Settings, projections: list[str], *, open_stores: bool = True
+) -> dict[str, Any]:
     """One report. Watermarks and health come from the running worker when there is
-    one, otherwise from opening each sink directly (it is then not in use)."""
+    one, otherwise from opening each sink directly (it is then not in use). With
+    ``open_stores=False`` (a worker is known to run but is busy) stores are never
+    opened: chDB and Oxigraph allow one process per directory."""
     kafka = settings.kafka
     conf = {**kafka.client_config(), "log_level": "0"}
     consumer = Consumer({**conf, "group.id": f"proofstream-status-{uuid.uuid4().hex}"})
@@ -32,7 +36,7 @@ def collect_status(settings: Settings, projections: list[str]) -> dict[str, Any]
     finally:
         consumer.close()
     admin = AdminClient(conf)
-    worker = WorkerClient(settings).status()
+    worker = WorkerClient(settings, status_timeout_s=10.0).status()
     report: dict[str, Any] = {
         "topic": kafka.topics.events,
         "end_offsets": ends,
@@ -47,8 +51,10 @@ def collect_status(settings: Settings, projections: list[str]) -> dict[str, Any]
         if worker is not None and name in worker["projections"]:
             live = worker["projections"][name]
             health, marks = live["health"], live["watermark"]
-        else:
+        elif open_stores:
             health, marks = _direct(settings, name)
+        else:
+            health, marks = "worker busy", []
         report["projections"][name] = {
             "group": group,
             "health": health,

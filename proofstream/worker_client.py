@@ -19,16 +19,20 @@ class WorkerClient:
     """The worker for *this* state directory, if one runs: a worker of another state
     directory on the same port is not ours and is ignored."""
 
-    def __init__(self, settings: Settings, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self, settings: Settings, timeout_s: float = 30.0, status_timeout_s: float = 2.0
+    ) -> None:
         p = settings.processors
         self._base = f"http://{p.web_host}:{p.web_port}"
         self._state_dir = str(Path(settings.state_dir).resolve())
         self._timeout = timeout_s
+        self._status_timeout = status_timeout_s
 
     def status(self) -> dict[str, Any] | None:
         """The worker's ``/status``, or ``None`` when no worker of ours answers."""
         try:
-            with urllib.request.urlopen(f"{self._base}/status", timeout=2.0) as resp:  # noqa: S310
+            url = f"{self._base}/status"
+            with urllib.request.urlopen(url, timeout=self._status_timeout) as resp:  # noqa: S310
                 body: dict[str, Any] = orjson.loads(resp.read())
         except (OSError, ValueError):
             return None

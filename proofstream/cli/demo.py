@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
 import time
+import uuid
 from typing import Annotated, Any
 
 import typer
@@ -12,15 +16,26 @@ from rich.table import Table
 
 from producers import EventProducer, ensure_topics
 from proofstream.cli.common import console, settings_of
+from proofstream.demo_planes import (
+    proof_gaps,
+    show_catalog,
+    show_identity,
+    show_lineage,
+    show_proof_gaps,
+)
 from proofstream.devstack.kafka import KafkaLauncher, broker_reachable
+from proofstream.evidence import record_evidence
 from proofstream.queries import analyst_queries
-from proofstream.settings import Settings
+from proofstream.settings import Settings, settings_env
 from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
-from proofstream.workload import invalid_payloads, simulate
+from proofstream.workload import Workload, invalid_payloads, simulate
+from schemas.codec import EventCodec
 from schemas.envelope import Producer as ProducerIdentity
 from schemas.errors import InvalidEventError, ProofstreamError
+from schemas.events import EvidenceKind
+from sinks.chronicle import ArtifactStore
 
 __all__ = ["demo"]
 
@@ -59,20 +74,49 @@ def demo(
         worker.start()
         console.print(f"worker pid {worker.pid}, log {worker.log_file}")
     try:
-        _emit(settings, runs, seed)
+        workload, artifact = _emit(settings, runs, seed)
         _wait_caught_up(settings, timeout)
         _show_answers(settings)
+        gaps = _wait_for_gaps(settings, workload.prs_without_browser_proof, timeout)
     finally:
         if worker is not None and not keep_worker:
             worker.stop()
             console.print("worker stopped (Kafka left running)")
+    if keep_worker:
+        return
+    console.rule("[bold]6. The other planes (read from their stores)")
+    show_proof_gaps(console, gaps, workload.prs_without_browser_proof)
+    show_identity(console, settings, "run-0000", workload.merged_prs[0])
+    show_catalog(console, settings)
+    show_lineage(console, settings)
+    console.rule("[bold]7. Chronicle: the inclusion proof of a stored artifact")
+    _cli(settings, "evidence", "verify", artifact)
+    console.rule("[bold]8. Replay: live == fold(log)")
+    _cli(settings, "replay", "verify", "facts")
 
 
-def _emit(settings: Settings, runs: int, seed: int) -> None:
+def _emit(settings: Settings, runs: int, seed: int) -> tuple[Workload, str]:
+    """Emit the workload; returns it and the digest of one artifact stored in Chronicle."""
     console.rule("[bold]3. Emit")
     workload = simulate(runs=runs, seed=seed)
     with EventProducer(settings.kafka, settings.producer) as producer:
         deliveries = producer.emit_many(workload.events)
+        pr = workload.merged_prs[0]
+        screenshot = hashlib.sha256(f"{seed}/{pr}".encode()).digest() * 64  # stand-in PNG bytes
+        template = next(e for e in workload.events if e.event_type == "evidence.recorded")
+        evidence = record_evidence(
+            ArtifactStore.open(settings.chronicle, settings.state_dir),
+            producer,
+            screenshot,
+            kind=EvidenceKind.BROWSER_PROOF,
+            proves=pr,
+            media_type="image/png",
+            source=template.producer,
+            actor=template.actor,
+            subject=template.subject,
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"proofstream-demo/{seed}/{pr}"),
+        )
+    console.print(f"claim check: stored a browser proof in Chronicle, sha256 {evidence.sha256}")
     partitions = sorted({d.partition for d in deliveries if d.partition is not None})
     console.print(
         f"{len(deliveries)} events acknowledged (idempotent, acks=all) on partitions "
@@ -89,6 +133,28 @@ def _emit(settings: Settings, runs: int, seed: int) -> None:
         raw.produce(settings.kafka.topics.events, key=b"misbehaving-client", value=payload)
     raw.flush(30)
     console.print(f"{len(bad)} undecodable records written by a misbehaving client (→ DLQ)")
+    return workload, evidence.sha256
+
+
+def _wait_for_gaps(settings: Settings, expected: tuple[str, ...], timeout: float) -> list[Any]:
+    console.rule("[bold]5b. Proof closure")
+    codec = EventCodec()
+    started = time.monotonic()
+    while True:
+        gaps = proof_gaps(settings, codec, timeout_s=1.0)
+        found = {g.pr_ref for g in gaps if g.event_type == "proof.gap.detected"}
+        if set(expected) <= found or time.monotonic() - started > timeout:
+            console.print(f"{len(found & set(expected))}/{len(expected)} expected gaps detected")
+            return gaps
+        time.sleep(1.0)
+
+
+def _cli(settings: Settings, *args: str) -> None:
+    """Run a proofstream command as an operator would, with the same settings."""
+    env = {**os.environ, **settings_env(settings)}
+    code = subprocess.run([sys.executable, "-m", "proofstream", *args], env=env, check=False)
+    if code.returncode != 0:
+        raise ProofstreamError(f"proofstream {' '.join(args)} exited {code.returncode}")
 
 
 def _wait_caught_up(settings: Settings, timeout: float) -> dict[str, Any]:
@@ -96,7 +162,7 @@ def _wait_caught_up(settings: Settings, timeout: float) -> dict[str, Any]:
     started = time.monotonic()
     names = list(settings.processors.projections)
     while True:
-        report = collect_status(settings, names)
+        report = collect_status(settings, names, open_stores=False)
         lags = {name: p["lag"] for name, p in report["projections"].items()}
         if all(lag == 0 for lag in lags.values()):
             break

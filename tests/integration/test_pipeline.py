@@ -43,7 +43,15 @@ def pipeline_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Pat
     )
     kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
     processors = settings.processors.model_copy(
-        update={"web_port": _free_port(), "batch_max": 500, "batch_within_s": 0.1}
+        update={
+            "web_port": _free_port(),
+            "batch_max": 500,
+            "batch_within_s": 0.1,
+            # the facts plane only: the other planes have their own tests, and the
+            # demo test runs the full worker
+            "projections": ("facts",),
+            "proof_closure": False,
+        }
     )
     return settings.model_copy(
         update={"state_dir": tmp_path / "state", "kafka": kafka, "processors": processors}
@@ -205,3 +213,26 @@ def test_query_answers_the_same_through_worker_and_direct(pipeline_settings: Set
     direct = {"columns": list(result.columns), "rows": jsonable([list(r) for r in result.rows])}
     assert via_worker == direct
     assert len(direct["rows"]) > 5
+
+
+def test_a_fresh_store_meets_an_old_group_and_is_filled_from_the_start(
+    pipeline_settings: Settings, tmp_path: Path
+) -> None:
+    events = list(simulate(runs=8, seed=21).events)
+    _emit(pipeline_settings, events)
+    first = WorkerProcess(pipeline_settings, dict(os.environ))
+    first.start()
+    try:
+        _caught_up(pipeline_settings)
+    finally:
+        first.stop()
+    # same topics and consumer groups, new (empty) state directory
+    fresh = pipeline_settings.model_copy(update={"state_dir": tmp_path / "fresh"})
+    second = WorkerProcess(fresh, dict(os.environ))
+    second.start()
+    try:
+        _caught_up(fresh)
+        final, distinct, _ = _counts(fresh)
+    finally:
+        second.stop()
+    assert final == distinct == len(events)
