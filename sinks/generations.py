@@ -90,11 +90,20 @@ class TableDiff:
 @dataclass(frozen=True, slots=True)
 class Digest:
     """An order-independent digest of a store over a log range: one value per part
-    (table, graph, …) and the combined ``value``. Equal digests mean equal content."""
+    (table, graph, …) and the combined ``value``. Equal digests mean equal content.
+
+    ``note`` says how the digest was restricted when a store cannot restrict it to
+    the log range (e.g. RDF triples carry no offsets: the whole graph is digested).
+    ``comparable`` is False on a live digest that must not be compared with the
+    rebuild's (live covers other positions than the range); its ``value`` then
+    never equals a rebuild's and ``note`` says why.
+    """
 
     value: str
     parts: Mapping[str, str]
     rows: Mapping[str, int]
+    note: str = ""
+    comparable: bool = True
 
 
 @runtime_checkable

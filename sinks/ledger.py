@@ -64,6 +64,7 @@ from pymerkle import (
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import LogPosition, Watermark
 from sinks.chronicle import ChronicleSettings, LedgerIntegrityError, check_digest
+from sinks.file_generations import live_dir
 
 __all__ = [
     "ConsistencyCheck",
@@ -356,7 +357,9 @@ class Ledger:
         clock: Callable[[], int] | None = None,
         create_key: bool = True,
     ) -> Ledger:
-        """Open ``<root>/ledger.db``; generates the signing key on first use unless
+        """Open ``<root>/ledger.db`` of the live generation (``<root>`` itself, or the
+        generation a replay swapped in: :func:`sinks.file_generations.live_dir`);
+        generates the signing key (always in ``<root>``) on first use unless
         ``create_key`` is False (verifiers: a missing key is a :class:`ConfigError`)."""
         root = settings.resolve_root(state_dir)
         key = load_signing_key(
@@ -364,7 +367,8 @@ class Ledger:
             create=create_key and settings.signing_key_file is None,
         )
         trusted = load_public_key(settings.public_key_file) if settings.public_key_file else None
-        return cls(root / "ledger.db", key, trusted_key=trusted, clock=clock or _now_us)
+        ledger = live_dir(root) / "ledger.db"
+        return cls(ledger, key, trusted_key=trusted, clock=clock or _now_us)
 
     @property
     def path(self) -> Path:

@@ -49,6 +49,7 @@ from openlineage.client.transport.transport import Transport
 
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
+from sinks.file_generations import live_dir
 from sinks.lineage import (
     LineageEvent,
     LineageProjection,
@@ -269,8 +270,15 @@ class OpenLineageSink:
         kafka_bootstrap: str = "127.0.0.1:9092",
         clock: Callable[[], int] | None = None,
     ) -> OpenLineageSink:
-        """Open the sink on the transport ``settings`` choose (file by default)."""
-        home = Path(state_dir).resolve() / "openlineage"
+        """Open the sink on the transport ``settings`` choose (file by default).
+
+        ``state.db`` (and, for the file transport, the events file) are the live
+        generation's: ``<state_dir>/openlineage`` and the configured file, or,
+        once a replay swapped a generation in, ``state.db`` and ``events.ndjson``
+        in that generation's directory (:func:`sinks.file_generations.live_dir`).
+        """
+        base = Path(state_dir).resolve() / "openlineage"
+        home = live_dir(base)
         events_file: Path | None = None
         transport: Transport
         if settings.url:
@@ -292,7 +300,9 @@ class OpenLineageSink:
                 )
             )
         else:
-            events_file = settings.resolve_file(state_dir)
+            events_file = (
+                settings.resolve_file(state_dir) if home == base else home / "events.ndjson"
+            )
             events_file.parent.mkdir(parents=True, exist_ok=True)
             transport = FileTransport(FileConfig(log_file_path=str(events_file), append=True))
         return cls(

@@ -35,6 +35,7 @@ from rdflib.term import Node
 
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
+from sinks.file_generations import live_dir
 from sinks.identity import (
     DEFAULT_BASE_IRI,
     FO,
@@ -162,15 +163,27 @@ class RdfSink:
         """Triples this sink actually added to the store (new ones only)."""
 
     @classmethod
-    def open(cls, settings: RdfSettings, state_dir: Path, *, name: str = "identity") -> RdfSink:
-        """Open the store ``settings`` describe: embedded under ``state_dir/rdf`` by default."""
+    def open(
+        cls,
+        settings: RdfSettings,
+        state_dir: Path,
+        *,
+        name: str = "identity",
+        directory: Path | None = None,
+    ) -> RdfSink:
+        """Open the store ``settings`` describe: embedded under ``state_dir/rdf`` by default.
+
+        Embedded, the live generation is opened: ``state_dir/rdf`` itself, or the one
+        a replay swapped in (:func:`sinks.file_generations.live_dir`). ``directory``
+        opens that Oxigraph directory instead (replay's shadow generations).
+        """
         projection = IdentityProjection(settings.base_iri)
         data_id, marks_id = URIRef(settings.graph), URIRef(f"{settings.graph}/watermarks")
         if settings.dsn is None:
             import pyoxigraph
             from oxrdflib import OxigraphStore
 
-            path = Path(state_dir) / "rdf"
+            path = directory or live_dir(Path(state_dir) / "rdf")
             path.mkdir(parents=True, exist_ok=True)
             try:
                 inner = pyoxigraph.Store(str(path))

@@ -10,6 +10,16 @@ the worker resumes from its committed group offsets, so records between those
 and the high offsets are applied again on top — a no-op, since the sink is
 idempotent (same ``event_id`` and ``ingest_version`` collapse; an older
 projection version loses to the newer one) — and everything after them is new.
+
+Every projection is rebuildable (``_rebuildable`` maps an open live sink to its
+:class:`~sinks.generations.Rebuildable`): ``facts`` in shadow tables swapped with
+``EXCHANGE TABLES``; ``identity``, ``catalog``, ``evidence`` and ``lineage`` in a
+store per generation under ``<plane dir>/generations/g<N>/``, swapped by replacing
+the ``current`` pointer their sinks' ``open`` follows (``sinks.file_generations``).
+Identity and catalog stores cannot be restricted to a log range: their live
+digest is marked *not comparable* unless live applied exactly the rebuilt range.
+An evidence swap is refused when the rebuilt ledger does not extend live's signed
+tree heads.
 """
 
 from __future__ import annotations
@@ -40,10 +50,11 @@ from replay.rebuild import Progress, RebuildResult, StartFrom, plan_rebuild, reb
 from replay.redrive import list_dead_letters, redrive
 from replay.source import log_extents, read_kafka, replay_consumer
 from schemas.errors import ConfigError
+from sinks.base import Sink
 from sinks.clickhouse import ClickHouseSink
 from sinks.clickhouse_generations import ClickHouseGenerations
 from sinks.facts import FactsProjection
-from sinks.generations import GenerationStatus
+from sinks.generations import GenerationStatus, Rebuildable
 
 __all__ = ["app", "archive_app", "dlq_app"]
 
@@ -69,14 +80,55 @@ def _refuse_if_worker(settings: Settings) -> None:
         )
 
 
+def _rebuildable(sink: Sink, settings: Settings) -> tuple[Rebuildable, int]:
+    """The :class:`Rebuildable` of an open live sink and the projection version a
+    rebuild records. One entry per plane; the file-based planes keep a generation
+    per directory with a ``current`` pointer (``sinks.file_generations``)."""
+    state_dir = settings.state_dir
+    if isinstance(sink, ClickHouseSink):
+        facts = ClickHouseGenerations(sink, FactsProjection())
+        return facts, facts.projection.version
+    from sinks.datahub import DataHubSink
+    from sinks.evidence import EvidenceSink
+    from sinks.openlineage import OpenLineageSink
+    from sinks.rdf import RdfSink
+
+    if isinstance(sink, RdfSink):
+        from sinks.rdf_generations import RdfGenerations
+
+        identity = RdfGenerations(sink, settings.rdf, state_dir)
+        return identity, identity.projection_version
+    if isinstance(sink, DataHubSink):
+        from sinks.datahub_generations import DataHubGenerations
+
+        catalog = DataHubGenerations(
+            sink, settings.datahub, state_dir, topics=(settings.kafka.topics.events,)
+        )
+        return catalog, catalog.projection_version
+    if isinstance(sink, EvidenceSink):
+        from sinks.ledger_generations import LedgerGenerations
+
+        evidence = LedgerGenerations(sink, settings.chronicle, state_dir)
+        return evidence, evidence.projection_version
+    if isinstance(sink, OpenLineageSink):
+        from sinks.lineage_generations import LineageGenerations
+
+        lineage = LineageGenerations(
+            sink,
+            settings.openlineage,
+            state_dir,
+            kafka_bootstrap=settings.kafka.bootstrap_servers,
+        )
+        return lineage, lineage.projection_version
+    raise ConfigError(f"projection {sink.name} does not implement Rebuildable yet")
+
+
 @contextlib.contextmanager
-def _generations(settings: Settings, projection: str) -> Iterator[ClickHouseGenerations]:
+def _generations(settings: Settings, projection: str) -> Iterator[tuple[Rebuildable, int]]:
     _refuse_if_worker(settings)
     sink = open_sink(projection, settings)
     try:
-        if not isinstance(sink, ClickHouseSink):
-            raise ConfigError(f"projection {projection} does not implement Rebuildable yet")
-        yield ClickHouseGenerations(sink, FactsProjection())
+        yield _rebuildable(sink, settings)
     finally:
         sink.close()
 
@@ -122,12 +174,12 @@ def _run(
         raise ConfigError(
             "--swap needs the whole log: a --from-time generation lacks earlier events"
         )
-    with _generations(settings, projection) as target, _progress() as report:
+    with _generations(settings, projection) as (target, version), _progress() as report:
         result = rebuild(
             target,
             plan,
             kafka=settings.kafka,
-            projection_version=target.projection.version,
+            projection_version=version,
             archive_root=_archive_root(settings),
             swap=swap,
             progress=report,
@@ -163,11 +215,17 @@ def _print_result(result: RebuildResult) -> None:
         highlight=False,
     )
     console.print(f"digest  {result.digest.value}", highlight=False)
-    if result.live_digest is not None:
-        console.print(f"live    {result.live_digest.value}", highlight=False)
-    console.print(
-        "[green]equal[/green]: live == fold(log)" if result.equal else "[red]differ[/red]"
-    )
+    if result.digest.note:
+        console.print(f"        ({result.digest.note})", highlight=False)
+    live = result.live_digest
+    if live is not None:
+        console.print(f"live    {live.value}", highlight=False)
+    if live is not None and not live.comparable:
+        console.print(f"[yellow]not comparable[/yellow]: {live.note}", highlight=False)
+    else:
+        console.print(
+            "[green]equal[/green]: live == fold(log)" if result.equal else "[red]differ[/red]"
+        )
     if result.diffs:
         table = Table("table", "added", "removed", "changed", "sample keys")
         for d in result.diffs:
@@ -179,7 +237,9 @@ def _print_result(result: RebuildResult) -> None:
 
 def rebuild_cmd(  # noqa: PLR0917 - one parameter per CLI option
     ctx: typer.Context,
-    projection: Annotated[str, typer.Argument(help="Projection name, e.g. facts.")],
+    projection: Annotated[
+        str, typer.Argument(help="Projection name: facts, identity, catalog, evidence or lineage.")
+    ],
     from_beginning: Annotated[
         bool, typer.Option("--from-beginning", help="From the log start (default).")
     ] = False,
@@ -205,7 +265,9 @@ def rebuild_cmd(  # noqa: PLR0917 - one parameter per CLI option
 
 def verify_cmd(
     ctx: typer.Context,
-    projection: Annotated[str, typer.Argument(help="Projection name, e.g. facts.")],
+    projection: Annotated[
+        str, typer.Argument(help="Projection name: facts, identity, catalog, evidence or lineage.")
+    ],
     from_archive: Annotated[
         bool, typer.Option("--from-archive", help="Archived segments, then Kafka.")
     ] = False,
@@ -222,7 +284,7 @@ def generations_cmd(
     ctx: typer.Context, projection: Annotated[str, typer.Argument(help="Projection name.")]
 ) -> None:
     """List the generations of PROJECTION: status, range, digest, projection version."""
-    with _generations(settings_of(ctx), projection) as target:
+    with _generations(settings_of(ctx), projection) as (target, _):
         table = Table("gen", "status", "version", "covered", "digest", "run id")
         for g in target.generations():
             covered = " ".join(f"{p}:{a}-{b}" for (_, p), (a, b) in sorted(g.covered.items()))
@@ -243,7 +305,7 @@ def gc_cmd(
 ) -> None:
     """Drop the data of every old, built-but-not-swapped and failed generation."""
     keep = {GenerationStatus.LIVE, GenerationStatus.DROPPED, GenerationStatus.BUILDING}
-    with _generations(settings_of(ctx), projection) as target:
+    with _generations(settings_of(ctx), projection) as (target, _):
         for g in target.generations():
             if g.status not in keep:
                 target.drop(g.number)
