@@ -173,9 +173,11 @@ class Checkpointer:
         # 0. decode
         events, dead = decode_batch(self._codec, self._sink.name, records)
         decoded = {e.position: e.record for e in events}
-        contexts = [
-            record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records
-        ]
+        contexts = (
+            [record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records]
+            if self._telemetry.recording
+            else [None] * len(records)
+        )
         topic = records[0].position.topic if records else ""
         attempts = 0
         rejected: list[DeadLetter] = []

@@ -55,6 +55,11 @@ class CheckpointTelemetry:
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         self._projection = projection
+        provider = tracer_provider or trace.get_tracer_provider()
+        # Without an SDK every span is a no-op: skip the per-record context parsing too
+        self.recording = not isinstance(
+            provider, trace.NoOpTracerProvider | trace.ProxyTracerProvider
+        )
         self._tracer = trace.get_tracer("proofstream.processors", tracer_provider=tracer_provider)
         meter = metrics.get_meter("proofstream.processors", meter_provider=meter_provider)
         self._attrs = {"proofstream.projection": projection}

@@ -14,18 +14,36 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 import faust
 import orjson
 from faust.web import Request, Response, View
+from mode import ServiceT
 
-from processors.app import ProjectionRuntime
+from processors.checkpoint import CheckpointResult
 from schemas.errors import InvalidQueryError, ProofstreamError
 from sinks.base import Sink
 from sinks.query import QueryResult
 
-__all__ = ["QueryRunner", "WorkerAPI", "jsonable", "run_worker"]
+__all__ = ["LiveProjection", "QueryRunner", "WorkerAPI", "jsonable", "run_worker"]
+
+
+class LiveProjection(Protocol):
+    """What the API needs of a running projection (``ProjectionRuntime`` on the faust
+    engine, ``BatchProjection`` on the batch engine)."""
+
+    name: str
+    group_id: str
+    last: CheckpointResult | None
+    dead_letters: int
+    executor: ThreadPoolExecutor
+
+    def sink(self) -> Sink: ...
+
+    async def call_sink(self, fn: Any, *args: Any) -> Any: ...
+
 
 QueryRunner = Callable[[Sink, str], QueryResult]
 """Runs read-only SQL against a sink's store (``sinks.clickhouse.run_query``)."""
@@ -41,7 +59,7 @@ class WorkerAPI:
 
     def __init__(
         self,
-        runtimes: Sequence[ProjectionRuntime],
+        runtimes: Sequence[LiveProjection],
         query_projection: str | None = None,
         query_runner: QueryRunner | None = None,
         state_dir: str = "",
@@ -112,27 +130,21 @@ def install_api(app: faust.App, api: WorkerAPI) -> None:
 
 
 def run_worker(
-    runtimes: Sequence[ProjectionRuntime],
+    web_app: faust.App,
+    services: Sequence[ServiceT],
+    projections: Sequence[LiveProjection],
     api: WorkerAPI,
     loglevel: str,
-    extra_apps: Sequence[faust.App] = (),
 ) -> None:
-    """Run every projection until SIGTERM/SIGINT; faust then stops the agents, which
-    finish or abandon (uncommitted) their current batch, and closes the sinks."""
-    if not runtimes:
-        raise ProofstreamError("no projection to run")
-    install_api(runtimes[0].app, api)
-    worker = faust.Worker(
-        runtimes[0].app,
-        *(r.app for r in runtimes[1:]),
-        *extra_apps,
-        loglevel=loglevel,
-        quiet=True,
-    )
+    """Run ``web_app`` (which serves the API) and every other service until
+    SIGTERM/SIGINT; faust then stops the projections, which finish or abandon
+    (uncommitted) their current batch, and the sinks are closed."""
+    install_api(web_app, api)
+    worker = faust.Worker(web_app, *services, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()
     finally:
-        for runtime in runtimes:
+        for runtime in projections:
             # on the sink's own thread: chDB must not be touched from another one
             runtime.executor.submit(runtime.sink().close).result()
             runtime.executor.shutdown(wait=True)

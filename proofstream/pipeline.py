@@ -8,20 +8,24 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from types import MappingProxyType
 
 import faust
+from mode import ServiceT
 
-from processors.app import ProjectionRuntime
+from processors.app import ProjectionRuntime, faust_broker_url, faust_credentials
+from processors.batch_engine import BatchProjection
 from processors.proof_closure import ProofClosureRuntime
-from processors.worker import WorkerAPI
+from processors.worker import LiveProjection, WorkerAPI
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
 from sinks.base import Sink
 from sinks.clickhouse import ClickHouseSink, run_query
 
-__all__ = ["PROJECTIONS", "QUERY_PROJECTION", "build_worker", "open_sink"]
+__all__ = ["PROJECTIONS", "QUERY_PROJECTION", "Worker", "build_worker", "open_sink"]
 
 
 def _facts(settings: Settings) -> Sink:
@@ -95,37 +99,73 @@ def open_sink(name: str, settings: Settings) -> Sink:
     return factory(settings)
 
 
-def build_worker(
-    settings: Settings,
-) -> tuple[list[ProjectionRuntime], WorkerAPI, list[faust.App]]:
-    """Open every configured projection's sink and wrap it in a runtime (the first
-    serves the web API), plus the stateful proof-closure app when enabled. Sinks are
-    opened here, once, in the worker process."""
+@dataclass(frozen=True)
+class Worker:
+    """Everything ``proofstream run`` hands to faust's Worker."""
+
+    web_app: faust.App
+    services: list[ServiceT]
+    projections: list[LiveProjection]
+    api: WorkerAPI
+
+
+def build_worker(settings: Settings) -> Worker:
+    """Open every configured projection's sink (once, in the worker process) and wrap
+    it for the configured engine, plus the stateful proof-closure app when enabled.
+    The app that serves the API is the first faust projection, else proof closure,
+    else a bare app."""
     codec = EventCodec()
+    processors = settings.processors
     datadir = settings.state_dir.resolve() / "faust"
-    runtimes = [
-        ProjectionRuntime(
-            functools.partial(open_sink, name, settings),
-            codec,
-            settings.kafka,
-            settings.processors,
-            datadir=datadir,
-            web=index == 0,
-        )
-        for index, name in enumerate(settings.processors.projections)
-    ]
-    query = QUERY_PROJECTION if QUERY_PROJECTION in settings.processors.projections else None
+    projections: list[LiveProjection] = []
+    services: list[ServiceT] = []
+    for name in processors.projections:
+        opener = functools.partial(open_sink, name, settings)
+        if processors.engine == "batch":
+            batch = BatchProjection(opener, codec, settings.kafka, processors)
+            projections.append(batch)
+            services.append(batch)
+        else:
+            runtime = ProjectionRuntime(
+                opener, codec, settings.kafka, processors, datadir=datadir, web=not services
+            )
+            projections.append(runtime)
+            services.append(runtime.app)
+    if processors.proof_closure:
+        closure = ProofClosureRuntime(codec, settings.kafka, processors, datadir=datadir)
+        services.append(closure.app)
+    web_app = next((s for s in services if isinstance(s, faust.App)), None)
+    if web_app is None:
+        web_app = _bare_app(settings, datadir)
+    else:
+        services.remove(web_app)
+    _serve_web(web_app, settings)
+    query = QUERY_PROJECTION if QUERY_PROJECTION in processors.projections else None
     api = WorkerAPI(
-        runtimes,
+        projections,
         query_projection=query,
         query_runner=lambda sink, sql: run_query(_clickhouse(sink), sql),
         state_dir=str(settings.state_dir.resolve()),
     )
-    extra = []
-    if settings.processors.proof_closure:
-        closure = ProofClosureRuntime(codec, settings.kafka, settings.processors, datadir=datadir)
-        extra.append(closure.app)
-    return runtimes, api, extra
+    return Worker(web_app, services, projections, api)
+
+
+def _serve_web(app: faust.App, settings: Settings) -> None:
+    app.conf.web_enabled = True
+    app.conf.web_host = settings.processors.web_host
+    app.conf.web_port = settings.processors.web_port
+
+
+def _bare_app(settings: Settings, datadir: Path) -> faust.App:
+    """A faust App with no agent, only to host the worker's web API."""
+    (datadir / "worker").mkdir(parents=True, exist_ok=True)
+    return faust.App(
+        f"{settings.processors.group_prefix}.worker",
+        broker=faust_broker_url(settings.kafka),
+        broker_credentials=faust_credentials(settings.kafka),
+        datadir=str(datadir / "worker"),
+        autodiscover=False,
+    )
 
 
 def _clickhouse(sink: Sink) -> ClickHouseSink:

@@ -42,13 +42,15 @@ def run(
     settings = settings_of(ctx)
     logging.basicConfig(level=loglevel.upper())
     ensure_topics(settings.kafka)
-    runtimes, api, extra = build_worker(settings)
-    names = ", ".join([r.name for r in runtimes] + ["proof-closure"] * bool(extra))
+    worker = build_worker(settings)
+    names = [p.name for p in worker.projections]
+    if settings.processors.proof_closure:
+        names.append("proof-closure")
     console.print(
-        f"worker: projections {names}; API on "
+        f"worker ({settings.processors.engine} engine): {', '.join(names)}; API on "
         f"http://{settings.processors.web_host}:{settings.processors.web_port}"
     )
-    run_worker(runtimes, api, loglevel, extra)
+    run_worker(worker.web_app, worker.services, worker.projections, worker.api, loglevel)
 
 
 def query(

@@ -36,8 +36,16 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.fixture(params=["faust", "batch"])
+def engine(request: pytest.FixtureRequest) -> str:
+    """Every pipeline test runs on both engines: they share the checkpoint."""
+    return str(request.param)
+
+
 @pytest.fixture()
-def pipeline_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> Settings:
+def pipeline_settings(
+    settings: Settings, new_topic: TopicFactory, tmp_path: Path, engine: str
+) -> Settings:
     topics = TopicSettings(
         events=new_topic(partitions=3), dlq=new_topic(partitions=1), proof_gaps=new_topic(1)
     )
@@ -51,6 +59,7 @@ def pipeline_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Pat
             # demo test runs the full worker
             "projections": ("facts",),
             "proof_closure": False,
+            "engine": engine,
         }
     )
     return settings.model_copy(
