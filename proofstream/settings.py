@@ -79,6 +79,7 @@ _SECRETS = (
     ("kafka", "ssl_key_password"),
     ("rdf", "password"),
     ("datahub", "token"),
+    ("openlineage", "api_key"),
 )
 
 

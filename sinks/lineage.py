@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 from sinks.base import Batch, LoggedEvent
 
@@ -118,7 +118,7 @@ class OpenLineageSettings(BaseModel):
     url: str | None = None
     endpoint: str = "api/v1/lineage"
     timeout_s: float = 5.0
-    api_key: str | None = None
+    api_key: SecretStr | None = None
     file: Path | None = None
     processor_namespace: str = "proofstream"
 

@@ -287,7 +287,7 @@ class OpenLineageSink:
             from openlineage.client.transport.http import ApiKeyTokenProvider, TokenProvider
 
             auth = (
-                ApiKeyTokenProvider({"apiKey": settings.api_key})
+                ApiKeyTokenProvider({"apiKey": settings.api_key.get_secret_value()})
                 if settings.api_key
                 else TokenProvider({})
             )
