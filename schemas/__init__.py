@@ -3,11 +3,14 @@
 Service authors construct a model (``RunStarted(...)``) and hand it to the
 producer, which calls :meth:`EventCodec.encode`. Pipelines decode Kafka values
 with :meth:`EventCodec.decode_record` (raw dicts, fastest) or
-:meth:`EventCodec.decode` (validated models).
+:meth:`EventCodec.decode` (validated models). :class:`ConfluentCodec` speaks the
+Confluent wire format through a Schema Registry instead (the ``registry`` extra;
+the registry client is imported only when a codec is built).
 """
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
 from schemas.codec import MAGIC, EventCodec, from_record, to_record
+from schemas.confluent import ConfluentCodec, SubjectStrategy
 from schemas.envelope import Actor, ActorKind, Producer, Subject, TeamType, Trace
 from schemas.errors import (
     BrokerUnavailableError,
@@ -66,6 +69,7 @@ __all__ = [
     "BrowserLeased",
     "BrowserReleased",
     "ConfigError",
+    "ConfluentCodec",
     "Decision",
     "DecodeError",
     "DeliveryError",
@@ -103,6 +107,7 @@ __all__ = [
     "SchemaVersion",
     "SinkUnavailableError",
     "Subject",
+    "SubjectStrategy",
     "TeamType",
     "ToolInvoked",
     "Trace",
