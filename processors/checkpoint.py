@@ -206,16 +206,23 @@ class Checkpointer:
     ) -> CheckpointResult:
         """The same steps for a raw sink: nothing to decode, nothing dead."""
         attempts = 0
-        async for attempt in self._retrying():
-            with attempt:
-                attempts += 1
-                # 2. write the raw records, 3. flush (the sink records its watermark)
-                with self._telemetry.sink_call("write", self._sink.name):
-                    await self._call(sink.write_raw, records)
-                with self._telemetry.sink_call("flush", self._sink.name):
-                    await self._call(self._sink.flush)
-        # 4. commit offsets
-        await commit()
+        contexts = (
+            [record_context(r.headers, None) for r in records]
+            if self._telemetry.recording
+            else [None] * len(records)
+        )
+        topic = records[0].position.topic if records else ""
+        with self._telemetry.batch(topic, contexts):
+            async for attempt in self._retrying():
+                with attempt:
+                    attempts += 1
+                    # 2. write the raw records, 3. flush (the sink records its watermark)
+                    with self._telemetry.sink_call("write", self._sink.name):
+                        await self._call(sink.write_raw, records)
+                    with self._telemetry.sink_call("flush", self._sink.name):
+                        await self._call(self._sink.flush)
+            # 4. commit offsets
+            await commit()
         positions = tuple(r.position for r in records)
         return CheckpointResult(len(records), 0, attempts, positions)
 

@@ -85,7 +85,7 @@ def _lag(settings: Settings) -> int:
     return int(report["projections"]["facts"]["lag"])
 
 
-def _caught_up(settings: Settings, timeout: float = 120.0) -> None:
+def _caught_up(settings: Settings, timeout: float = 300.0) -> None:
     wait_until(lambda: _lag(settings) == 0, timeout=timeout, interval=0.3, what="lag 0")
 
 
@@ -118,7 +118,7 @@ def test_kill_9_mid_stream_loses_and_doubles_nothing(
         final, _, _ = _counts(pipeline_settings)
         return 0 < final < total
 
-    wait_until(partly_applied, timeout=120, interval=0.05, what="a partly applied log")
+    wait_until(partly_applied, timeout=300, interval=0.05, what="a partly applied log")
     worker.kill()  # SIGKILL: no shutdown, uncommitted batches are read again
     worker.start()
     _caught_up(pipeline_settings)
