@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -46,12 +45,7 @@ from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def _topic(admin: AdminClient, partitions: int) -> str:
@@ -107,7 +101,7 @@ def _worker_settings(
             "kafka": base.kafka.model_copy(update={"topics": topics}),
             "processors": base.processors.model_copy(
                 update={
-                    "web_port": _free_port(),
+                    "web_port": free_port(),
                     "projections": ("facts",),
                     "proof_closure": False,
                     "group_prefix": f"bench-{group or engine}-{topic}",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +10,7 @@ from pathlib import Path
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings, settings_env
 from tests.conftest import TopicFactory
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def test_demo_runs_every_plane_and_ends_with_equal_digests(
@@ -32,7 +26,7 @@ def test_demo_runs_every_plane_and_ends_with_equal_digests(
                 bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics
             ),
             "processors": settings.processors.model_copy(
-                update={"web_port": _free_port(), "group_prefix": f"demo-{topics.events}"}
+                update={"web_port": free_port(), "group_prefix": f"demo-{topics.events}"}
             ),
         }
     )

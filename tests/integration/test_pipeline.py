@@ -7,7 +7,6 @@ as ``python -m proofstream run`` exactly as operators do.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,13 +26,8 @@ from proofstream.workload import simulate
 from schemas.events import Event
 from sinks.clickhouse import ClickHouseSink, run_query
 from tests.conftest import TopicFactory
+from tests.ports import free_port
 from tests.waiting import wait_until
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(params=["faust", "batch"])
@@ -52,7 +46,7 @@ def pipeline_settings(
     kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
     processors = settings.processors.model_copy(
         update={
-            "web_port": _free_port(),
+            "web_port": free_port(),
             "batch_max": 500,
             "batch_within_s": 0.1,
             # the facts plane only: the other planes have their own tests, and the

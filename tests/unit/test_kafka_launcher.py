@@ -14,17 +14,12 @@ from proofstream.cli import app
 from proofstream.devstack.kafka import KafkaLauncher
 from proofstream.settings import BrokerSettings, Settings
 from schemas.errors import ConfigError
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.ports import free_port
 
 
 def _broker(tmp_path: Path, port: int | None = None) -> BrokerSettings:
     return BrokerSettings(
-        port=port or _free_port(), controller_port=_free_port(), cache_dir=tmp_path / "cache"
+        port=port or free_port(), controller_port=free_port(), cache_dir=tmp_path / "cache"
     )
 
 
