@@ -54,6 +54,10 @@ def pipeline_settings(
             "projections": ("facts",),
             "proof_closure": False,
             "engine": engine,
+            # a group of its own: a killed member of another test's group (another
+            # engine speaks another assignment protocol) would hold a rebalance for
+            # the broker's session timeout
+            "group_prefix": f"it-{topics.events}",
         }
     )
     return settings.model_copy(
