@@ -191,7 +191,11 @@ def test_duplicate_delivery_changes_nothing(pipeline_settings: Settings) -> None
         second.stop()
     assert before[0] == after[0] == len(events)
     assert before[1] == after[1] == len(events)
-    assert after[2] == before[2]  # same batches, same dedup tokens: not even a new part
+    # Physical rows may double until a merge: redelivered batches are cut where the
+    # consumer's fetches happen to end, so their dedup tokens differ; ReplacingMergeTree
+    # on event_id collapses them (FINAL above). Same-cut redelivery writing no part at
+    # all is checked by the contract test
+    # test_dedup_token_drops_the_exact_same_batch_before_it_is_written.
 
 
 def test_query_answers_the_same_through_worker_and_direct(pipeline_settings: Settings) -> None:
