@@ -19,14 +19,14 @@ from __future__ import annotations
 
 import logging
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from producers.settings import KafkaSettings
+from producers.settings import ClientConfig, KafkaSettings
 from schemas.errors import BrokerUnavailableError
 from sinks.base import Watermark
 
-__all__ = ["align_group_offsets", "resume_offsets"]
+__all__ = ["align_group_offsets", "committed_offsets", "resume_offsets"]
 
 log = logging.getLogger(__name__)
 
@@ -47,39 +47,75 @@ def resume_offsets(
     return moves
 
 
+def committed_offsets(
+    kafka: KafkaSettings, group: str, topic: str, partitions: list[int]
+) -> dict[int, int]:
+    """``group``'s committed offsets on ``topic`` (partitions it never committed are
+    absent). Uses a consumer that never joins the group, not the AdminClient's group
+    API, which crashed librdkafka on a freshly started broker here."""
+    if not partitions:
+        return {}
+    consumer = Consumer(_group_conf(kafka, group))
+    wanted = [TopicPartition(topic, p) for p in partitions]
+    try:
+        # a broker that just started answers NOT_COORDINATOR while it creates
+        # __consumer_offsets: retry that for a while, like librdkafka does for its own
+        for attempt in Retrying(
+            retry=retry_if_exception_type(KafkaException),
+            wait=wait_exponential(multiplier=0.2, max=2.0),
+            stop=stop_after_delay(60),
+            reraise=True,
+        ):
+            with attempt:
+                found = consumer.committed(wanted, timeout=15)
+    except KafkaException as exc:
+        raise BrokerUnavailableError(f"cannot read offsets of group {group}: {exc}") from exc
+    finally:
+        consumer.close()
+    return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
+
+
 def align_group_offsets(
     kafka: KafkaSettings, group: str, topic: str, watermark: Watermark
 ) -> dict[int, int]:
     """Move ``group``'s committed offsets on ``topic`` to resume after ``watermark``.
 
     Call before the group's consumers start. Returns the moves made. When the group
-    has active members (another worker runs), nothing is moved and a warning is
-    logged: that worker's commits are the truth then.
+    has active members (another worker runs), the commit is refused, nothing is
+    moved and a warning is logged: that worker's commits are the truth then.
     """
-    admin = AdminClient({**kafka.client_config(), "log_level": "0"})
+    consumer = Consumer(_group_conf(kafka, group))
     try:
-        metadata = admin.list_topics(topic, timeout=10)
+        try:
+            metadata = consumer.list_topics(topic, timeout=10)
+        except KafkaException as exc:
+            raise BrokerUnavailableError(f"cannot read metadata of {topic}: {exc}") from exc
         if topic not in metadata.topics or metadata.topics[topic].error is not None:
             return {}
         partitions = sorted(metadata.topics[topic].partitions)
-        request = ConsumerGroupTopicPartitions(
-            group, [TopicPartition(topic, p) for p in partitions]
-        )
-        result = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
-    except KafkaException as exc:
-        raise BrokerUnavailableError(f"cannot read offsets of group {group}: {exc}") from exc
-    committed = {tp.partition: tp.offset for tp in result.topic_partitions if tp.offset >= 0}
-    marks = {p: o for (t, p), o in watermark.items() if t == topic}
-    moves = resume_offsets(partitions, committed, marks)
-    if not moves:
-        return {}
-    change = ConsumerGroupTopicPartitions(
-        group, [TopicPartition(topic, p, o) for p, o in sorted(moves.items())]
-    )
-    try:
-        admin.alter_consumer_group_offsets([change])[group].result(timeout=10)
-    except KafkaException as exc:
-        log.warning("group %s not aligned with its store (%s): %s", group, moves, exc)
-        return {}
+        committed = committed_offsets(kafka, group, topic, partitions)
+        marks = {p: o for (t, p), o in watermark.items() if t == topic}
+        moves = resume_offsets(partitions, committed, marks)
+        if not moves:
+            return {}
+        try:
+            consumer.commit(
+                offsets=[TopicPartition(topic, p, o) for p, o in sorted(moves.items())],
+                asynchronous=False,
+            )
+        except KafkaException as exc:
+            log.warning("group %s not aligned with its store (%s): %s", group, moves, exc)
+            return {}
+    finally:
+        consumer.close()
     log.info("group %s aligned with its store: %s", group, moves)
     return moves
+
+
+def _group_conf(kafka: KafkaSettings, group: str) -> ClientConfig:
+    return {
+        **kafka.client_config(),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "log_level": 0,
+    }

@@ -6,10 +6,10 @@ import uuid
 from collections import Counter
 from typing import Any
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.dlq import parse_dead_letter_headers
+from processors.offsets import committed_offsets
 from proofstream.pipeline import open_sink
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
@@ -35,7 +35,6 @@ def collect_status(
         dlq_total, dlq_by_projection = _dlq_counts(consumer, kafka.topics.dlq)
     finally:
         consumer.close()
-    admin = AdminClient(conf)
     worker = WorkerClient(settings, status_timeout_s=10.0).status()
     report: dict[str, Any] = {
         "topic": kafka.topics.events,
@@ -46,7 +45,7 @@ def collect_status(
     }
     for name in projections:
         group = f"{settings.processors.group_prefix}.{name}"
-        committed = _committed(admin, group, kafka.topics.events, list(ends))
+        committed = committed_offsets(kafka, group, kafka.topics.events, list(ends))
         lag = sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
         if worker is not None and name in worker["projections"]:
             live = worker["projections"][name]
@@ -77,15 +76,6 @@ def _end_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
         ends[p] = high
     return ends
-
-
-def _committed(admin: AdminClient, group: str, topic: str, partitions: list[int]) -> dict[int, int]:
-    request = ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in partitions])
-    try:
-        result = admin.list_consumer_group_offsets([request])[group].result(timeout=10)
-    except KafkaException:
-        return {}
-    return {tp.partition: tp.offset for tp in result.topic_partitions if tp.offset >= 0}
 
 
 def _dlq_counts(consumer: Consumer, topic: str) -> tuple[int, Counter[str]]:
