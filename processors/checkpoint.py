@@ -21,10 +21,11 @@ one poison event never stalls its partition.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from tenacity import (
     AsyncRetrying,
@@ -172,16 +173,9 @@ class Checkpointer:
             return await self._run_raw(self._sink, records, commit)
         # 0. decode
         events, dead = decode_batch(self._codec, self._sink.name, records)
-        decoded = {e.position: e.record for e in events}
-        contexts = (
-            [record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records]
-            if self._telemetry.recording
-            else [None] * len(records)
-        )
-        topic = records[0].position.topic if records else ""
         attempts = 0
         rejected: list[DeadLetter] = []
-        with self._telemetry.batch(topic, contexts):
+        with self._batch_span(records, {e.position: e.record for e in events}):
             if events:
                 originals = {r.position: r for r in records}
                 attempts, rejected = await self._apply(events, originals)
@@ -201,18 +195,24 @@ class Checkpointer:
             positions=tuple(r.position for r in records),
         )
 
+    def _batch_span(
+        self, records: Sequence[RawRecord], decoded: Mapping[LogPosition, Mapping[str, Any]]
+    ) -> AbstractContextManager[object]:
+        """The batch's span, linked to each record's producer context (header first,
+        then the decoded envelope); parsing is skipped when nothing records spans."""
+        contexts = (
+            [record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records]
+            if self._telemetry.recording
+            else [None] * len(records)
+        )
+        return self._telemetry.batch(records[0].position.topic if records else "", contexts)
+
     async def _run_raw(
         self, sink: RawSink, records: Sequence[RawRecord], commit: Callable[[], Awaitable[None]]
     ) -> CheckpointResult:
         """The same steps for a raw sink: nothing to decode, nothing dead."""
         attempts = 0
-        contexts = (
-            [record_context(r.headers, None) for r in records]
-            if self._telemetry.recording
-            else [None] * len(records)
-        )
-        topic = records[0].position.topic if records else ""
-        with self._telemetry.batch(topic, contexts):
+        with self._batch_span(records, {}):
             async for attempt in self._retrying():
                 with attempt:
                     attempts += 1
