@@ -8,35 +8,10 @@ from collections import defaultdict
 
 import aiokafka
 import faust
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from proofstream.settings import Settings
-from tests.waiting import wait_until
-
-
-def _consume_all(settings: Settings, topic: str, expected: int, timeout: float = 30.0) -> list:
-    consumer = Consumer(
-        {
-            **settings.kafka.client_config(),
-            "group.id": f"it-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": "false",
-        }
-    )
-    consumer.subscribe([topic])
-    got: list = []
-
-    def more() -> bool:
-        for msg in consumer.consume(num_messages=500, timeout=0.5):
-            assert msg.error() is None, msg.error()
-            got.append(msg)
-        return len(got) >= expected
-
-    try:
-        wait_until(more, timeout=timeout, interval=0, what=f"{expected} records from {topic}")
-    finally:
-        consumer.close()
-    return got
+from tests.kafka_reading import consume_all
 
 
 def test_confluent_kafka_round_trip(settings: Settings, topic: str) -> None:
@@ -45,7 +20,7 @@ def test_confluent_kafka_round_trip(settings: Settings, topic: str) -> None:
     for value in sent:
         producer.produce(topic, value=value, key=b"k")
     assert producer.flush(30) == 0
-    got = _consume_all(settings, topic, len(sent))
+    got = consume_all(settings, topic, len(sent))
     assert [m.value() for m in got] == sent  # one key, one partition: same order
 
 
@@ -135,7 +110,7 @@ def test_idempotent_producer_keeps_per_key_order(settings: Settings, new_topic) 
             producer.produce(topic, key=key.encode(), value=f"{key}:{n}".encode())
     assert producer.flush(30) == 0
 
-    got = _consume_all(settings, topic, per_key * len(keys))
+    got = consume_all(settings, topic, per_key * len(keys))
     assert len(got) == per_key * len(keys)  # no duplicates from retries
     sequences: dict[str, list[int]] = defaultdict(list)
     partitions: dict[str, set[int]] = defaultdict(set)

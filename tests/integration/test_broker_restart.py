@@ -7,7 +7,7 @@ from confluent_kafka import Producer
 
 from proofstream.devstack.kafka import KafkaLauncher
 from proofstream.settings import Settings
-from tests.integration.test_broker_clients import _consume_all
+from tests.kafka_reading import consume_all
 
 
 def test_data_survives_broker_restart(settings: Settings, topic: str) -> None:
@@ -31,5 +31,5 @@ def test_data_survives_broker_restart(settings: Settings, topic: str) -> None:
 
     producer.produce(topic, key=b"run-1", value=b"after")
     assert producer.flush(60) == 0
-    got = [m.value() for m in _consume_all(settings, topic, len(before) + 1, timeout=60)]
+    got = [m.value() for m in consume_all(settings, topic, len(before) + 1, timeout=60)]
     assert got == [*before, b"after"]

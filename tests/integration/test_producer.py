@@ -26,7 +26,7 @@ from schemas.codec import EventCodec
 from schemas.envelope import Actor, ActorKind, Producer, Subject
 from schemas.errors import DeliveryError, InvalidEventError
 from schemas.events import RunStarted
-from tests.waiting import wait_until
+from tests.kafka_reading import consume_all
 
 TopicMaker = Callable[..., str]
 
@@ -41,32 +41,6 @@ def started(run_id: str = "run-1", goal: str = "fix issue #12", **extra: object)
         goal=goal,
         **extra,  # type: ignore[arg-type]
     )
-
-
-def consume(settings: Settings, topic: str, expected: int, timeout: float = 60) -> list[Message]:
-    """Every record of ``topic`` from the beginning, by explicit assignment (no group)."""
-    consumer = Consumer(
-        {
-            **settings.kafka.client_config(),
-            "group.id": f"it-{uuid.uuid4().hex}",
-            "enable.auto.commit": False,
-        }
-    )
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    got: list[Message] = []
-
-    def more() -> bool:
-        for msg in consumer.consume(num_messages=1000, timeout=0.2):
-            assert msg.error() is None, msg.error()
-            got.append(msg)
-        return len(got) >= expected
-
-    try:
-        wait_until(more, timeout=timeout, interval=0, what=f"{expected} records from {topic}")
-    finally:
-        consumer.close()
-    return got
 
 
 def record_count(settings: Settings, topic: str) -> int:
@@ -99,7 +73,7 @@ def test_each_run_stays_ordered_on_one_partition(settings: Settings, new_topic: 
     assert [d.event_id for d in deliveries] == [e.event_id for e in events]
     assert all(d.offset is not None and not d.spooled for d in deliveries)
 
-    messages = consume(settings, topic, len(events))
+    messages = consume_all(settings, topic, len(events))
     by_run: dict[bytes, list[Message]] = collections.defaultdict(list)
     for msg in sorted(messages, key=lambda m: (m.partition(), m.offset())):
         by_run[msg.key()].append(msg)
@@ -117,7 +91,7 @@ def test_no_duplicates_with_idempotent_retries(settings: Settings, topic: str) -
     with EventProducer(settings.kafka, tuning, topic=topic) as producer:
         deliveries = producer.emit_many(events)
     assert len(deliveries) == len(events)
-    messages = consume(settings, topic, len(events))
+    messages = consume_all(settings, topic, len(events))
     assert record_count(settings, topic) == len(events)
     assert len({event_id_of(m) for m in messages}) == len(events)
 
@@ -141,7 +115,7 @@ def test_trace_context_travels_in_headers_and_envelope(settings: Settings, topic
         delivery = producer.emit(started())
     trace_id = parent.get_span_context().trace_id
 
-    (msg,) = consume(settings, topic, 1)
+    (msg,) = consume_all(settings, topic, 1)
     headers = {k: v.decode() for k, v in msg.headers() or []}
     remote = trace.get_current_span(extract(headers)).get_span_context()
     assert remote.trace_id == trace_id
@@ -213,7 +187,7 @@ def test_async_producer_emits_and_batches(settings: Settings, topic: str) -> Non
 
     offsets = asyncio.run(run())
     assert None not in offsets
-    assert len(consume(settings, topic, 203)) == 203
+    assert len(consume_all(settings, topic, 203)) == 203
 
 
 def test_spool_is_drained_on_construction(settings: Settings, topic: str, tmp_path: Path) -> None:
@@ -224,5 +198,5 @@ def test_spool_is_drained_on_construction(settings: Settings, topic: str, tmp_pa
     tuning = ProducerSettings(spool_dir=tmp_path / "spool")
     with EventProducer(settings.kafka, tuning, codec, topic=topic):
         assert spool.is_empty()
-    got = consume(settings, topic, len(events))
+    got = consume_all(settings, topic, len(events))
     assert sorted(event_id_of(m) for m in got) == sorted(str(e.event_id) for e in events)

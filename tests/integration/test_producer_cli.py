@@ -13,7 +13,8 @@ from producers import EventProducer
 from proofstream.cli import app
 from proofstream.settings import Settings
 from schemas.jsonio import event_to_json
-from tests.integration.test_producer import consume, event_id_of, started
+from tests.integration.test_producer import event_id_of, started
+from tests.kafka_reading import consume_all
 
 
 def test_emit_file_rejects_bad_lines_sends_good_ones_and_tail_prints_them(
@@ -42,7 +43,7 @@ def test_emit_file_rejects_bad_lines_sends_good_ones_and_tail_prints_them(
     assert "line 4: event_type: unknown event type 'run.exploded'" in result.stderr
     assert "line 6: producer.workload_id:" in result.stderr
     assert "sent 4, rejected 3" in result.stdout
-    landed = consume(settings, topic, 4)
+    landed = consume_all(settings, topic, 4)
     assert sorted(event_id_of(m) for m in landed) == sorted(str(e.event_id) for e in good)
 
     result = runner.invoke(

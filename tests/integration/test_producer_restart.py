@@ -18,7 +18,8 @@ from producers import EventProducer, ProducerSettings
 from proofstream.devstack.kafka import KafkaLauncher
 from proofstream.settings import Settings
 from schemas.errors import BrokerUnavailableError
-from tests.integration.test_producer import consume, event_id_of, started
+from tests.integration.test_producer import event_id_of, started
+from tests.kafka_reading import consume_all
 from tests.waiting import wait_until
 
 
@@ -98,7 +99,7 @@ def test_broker_outage_mid_stream(settings: Settings, topic: str, tmp_path: Path
     everything = [e for s in streams for e in (*s.acked, *s.spooled, *s.failed)]
     expected_min = sum(len(s.acked) + len(s.spooled) for s in streams)
     counts = collections.Counter(
-        event_id_of(m) for m in consume(settings, topic, expected_min, timeout=120)
+        event_id_of(m) for m in consume_all(settings, topic, expected_min, timeout=120)
     )
     for event_id in (*with_spool.acked, *without_spool.acked):
         assert counts[str(event_id)] == 1, f"acknowledged {event_id} seen {counts[str(event_id)]}x"
