@@ -395,6 +395,13 @@ class EventCodec:
         """
         return self._catalog.current(event_type).fingerprint
 
+    def upcasts(self, fingerprint: bytes) -> bool:
+        """Whether records of writer ``fingerprint`` need an upcaster (a declared
+        breaking change) to reach the current schema: plain Avro schema resolution,
+        which any Avro reader does, is not enough for them. Unknown: ``False``."""
+        plan = self._plans.get(fingerprint)
+        return plan is not None and bool(plan.steps)
+
     def encode(self, event: Event) -> bytes:
         """Serialize a validated event with the current schema of its type. Pure.
 
@@ -447,6 +454,34 @@ class EventCodec:
             )
         return data
 
+    def header(self, raw: bytes) -> tuple[bytes, str]:
+        """The writer fingerprint and event type of single-object bytes, without
+        decoding the body: the cheap check every record passes on the hot path.
+
+        Raises :class:`DecodeError` (carrying ``raw``) for input that is not bytes,
+        is over the input cap, lacks the ``C3 01`` marker or names a fingerprint
+        of no released schema.
+        """
+        writer = self._header(raw)[0].writer
+        return writer.fingerprint, writer.event_type
+
+    def _header(self, raw: bytes) -> tuple[_ReadPlan, bytes]:
+        # Checks are ordered by cost: the exact-type test is the common case, the
+        # union isinstance and the copy only run for bytearray/memoryview input.
+        if type(raw) is not bytes:
+            if not isinstance(raw, bytes | bytearray | memoryview):
+                raise DecodeError(f"expected bytes, got {type(raw).__name__}", b"")
+            raw = bytes(raw)
+        size = len(raw)
+        if size > self._max_input:
+            raise DecodeError(f"{size} B exceeds the input cap of {self._max_input} B", raw)
+        if size < _HEADER_LEN or not raw.startswith(MAGIC):
+            raise DecodeError("not Avro single-object encoding (no C3 01 header)", raw)
+        plan = self._plans.get(raw[2:_HEADER_LEN])
+        if plan is None:
+            raise DecodeError(f"unknown schema fingerprint {raw[2:_HEADER_LEN].hex()}", raw)
+        return plan, raw
+
     def decode_record(self, raw: bytes) -> Record:
         """Decode bytes into a raw record of the current schema: the fastest path.
 
@@ -470,20 +505,8 @@ class EventCodec:
             ) from exc
 
     def _read(self, raw: bytes) -> tuple[Record, _ReadPlan]:
-        # Checks are ordered by cost: the exact-type test is the common case, the
-        # union isinstance and the copy only run for bytearray/memoryview input.
-        if type(raw) is not bytes:
-            if not isinstance(raw, bytes | bytearray | memoryview):
-                raise DecodeError(f"expected bytes, got {type(raw).__name__}", b"")
-            raw = bytes(raw)
+        plan, raw = self._header(raw)
         size = len(raw)
-        if size > self._max_input:
-            raise DecodeError(f"{size} B exceeds the input cap of {self._max_input} B", raw)
-        if size < _HEADER_LEN or not raw.startswith(MAGIC):
-            raise DecodeError("not Avro single-object encoding (no C3 01 header)", raw)
-        plan = self._plans.get(raw[2:_HEADER_LEN])
-        if plan is None:
-            raise DecodeError(f"unknown schema fingerprint {raw[2:_HEADER_LEN].hex()}", raw)
         buf = io.BytesIO(raw)  # shares raw's buffer: no copy
         buf.seek(_HEADER_LEN)
         try:

@@ -30,6 +30,7 @@ from collections.abc import Mapping
 from typing import TypeVar
 
 __all__ = [
+    "ALWAYS_CHECKED",
     "DEFAULT_MAX_EVENT_BYTES",
     "MAX_ATTRIBUTES",
     "MAX_ATTRIBUTE_KEY_BYTES",
@@ -44,6 +45,7 @@ __all__ = [
     "check_not_token",
     "check_sha256",
     "check_text",
+    "needs_check",
 ]
 
 MAX_TEXT_BYTES = 4096
@@ -143,3 +145,38 @@ def check_list(value: list[T]) -> list[T]:
     if len(value) > MAX_LIST_ITEMS:
         raise ValueError(f"more than {MAX_LIST_ITEMS} items: declare refs in several events")
     return value
+
+
+# --- the consumer-side screen -------------------------------------------------------
+
+# Byte patterns of everything a seed rule refuses by its shape: a dotted IPv4 quad,
+# two colons around hex digits (every IPv6 form), the GitHub token prefixes, AWS
+# access key ids, PEM private-key blocks and JWTs ("eyJ" is base64 of '{"').
+_SUSPECT = re.compile(
+    rb"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}"
+    rb"|[0-9A-Fa-f]*:[0-9A-Fa-f]*:"
+    rb"|gh[pousr]_|github_pat_"
+    rb"|A[KS]IA[0-9A-Z]{12}"
+    rb"|-----BEGIN"
+    rb"|eyJ[A-Za-z0-9_-]{8}"
+)
+
+ALWAYS_CHECKED = frozenset({"issue.opened", "pr.opened", "pr.reviewed", "pr.merged"})
+"""Event types whose rules depend on several fields (an agent delivers through the
+GitHub App): the consumer side always validates them in full."""
+
+
+def needs_check(event_type: str, body: bytes) -> bool:
+    """Whether an encoded event body must be validated in full before it may be
+    applied. Pure and cheap (one regular-expression scan, no decoding).
+
+    ``False`` guarantees that no seed rule can refuse the event: its body holds
+    nothing shaped like an IP address or a credential, and it is too small for
+    any field to exceed its size limit. Avro strings are stored as raw UTF-8, so a
+    scan of the body sees every string field.
+    """
+    return (
+        event_type in ALWAYS_CHECKED
+        or len(body) > MAX_ATTRIBUTE_VALUE_BYTES
+        or _SUSPECT.search(body) is not None
+    )

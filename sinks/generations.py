@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from sinks.base import Sink
+from sinks.base import Store
 
 __all__ = [
     "LIVE",
@@ -114,9 +114,9 @@ class Rebuildable(Protocol):
 
     1. ``allocate(version)`` records a new generation ``building`` and prepares
        empty shadow targets for it; returns its number.
-    2. ``open_shadow(number)`` returns a :class:`~sinks.base.Sink` writing into that
-       generation only; replay feeds it the log range through the *same* pure
-       projection the live sink uses, then flushes it.
+    2. ``open_shadow(number)`` returns the plane's own store class pointed at that
+       generation only (another table suffix or directory); replay feeds it the log
+       range through the *same* pure projection as live, then flushes it.
     3. ``digest(number, covered)`` and ``digest(LIVE, covered)`` digest the shadow
        and the live store restricted to the same log positions; ``diff`` explains a
        mismatch per table.
@@ -137,7 +137,7 @@ class Rebuildable(Protocol):
 
     def allocate(self, projection_version: int) -> int: ...
 
-    def open_shadow(self, number: int) -> Sink: ...
+    def open_shadow(self, number: int) -> Store[Any]: ...
 
     def digest(self, target: int | Literal["live"], covered: LogRange) -> Digest: ...
 

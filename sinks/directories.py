@@ -36,25 +36,25 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import orjson
 
+from schemas.durable import atomic_write, fsync_dir
 from schemas.errors import ConfigError, SinkUnavailableError
-from sinks.base import Batch, Sink, Watermark
+from sinks.base import Store, Watermark
 from sinks.generations import LIVE, Digest, Generation, GenerationStatus, LogRange, TableDiff
 
 __all__ = [
     "GENERATIONS_DIR",
     "POINTER",
     "REGISTRY",
-    "ConfinedSink",
+    "ConfinedStore",
     "DirectoryGenerations",
     "combine_parts",
     "in_range",
@@ -147,21 +147,24 @@ def _marks_text(marks: Mapping[tuple[str, int], int]) -> str:
     return "{" + ", ".join(f"{p}:{o}" for (_, p), o in sorted(marks.items())) + "}"
 
 
-class ConfinedSink:
-    """A sink opened, used and closed on one thread of its own.
+W = TypeVar("W")
+
+
+class ConfinedStore(Generic[W]):
+    """A store opened, used and closed on one thread of its own.
 
     SQLite connections (DataHub Lite, the ledger, lineage's ``state.db``) may only
     be used on the thread that opened them, while ``replay`` opens a shadow on its
     own thread, writes it on a writer thread and closes it on the first. This
     wrapper runs ``open_`` and every call on a private single thread, so the
-    wrapped sink never sees another one. ``close`` closes it and ends the thread.
+    wrapped store never sees another one. ``close`` closes it and ends the thread.
     """
 
-    def __init__(self, open_: Callable[[], Sink], name: str) -> None:
+    def __init__(self, open_: Callable[[], Store[W]], name: str) -> None:
         self._name = name
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"shadow-{name}")
         try:
-            self._sink = self._thread.submit(open_).result()
+            self._store = self._thread.submit(open_).result()
         except BaseException:
             self._thread.shutdown()
             raise
@@ -170,18 +173,18 @@ class ConfinedSink:
     def name(self) -> str:
         return self._name
 
-    def write(self, batch: Batch) -> None:
-        self._thread.submit(self._sink.write, batch).result()
+    def write(self, writes: W, upto: Mapping[tuple[str, int], int]) -> None:
+        self._thread.submit(self._store.write, writes, upto).result()
 
     def flush(self) -> None:
-        self._thread.submit(self._sink.flush).result()
+        self._thread.submit(self._store.flush).result()
 
     def watermark(self) -> Watermark:
-        return self._thread.submit(self._sink.watermark).result()
+        return self._thread.submit(self._store.watermark).result()
 
     def close(self) -> None:
         try:
-            self._thread.submit(self._sink.close).result()
+            self._thread.submit(self._store.close).result()
         finally:
             self._thread.shutdown()
 
@@ -197,14 +200,6 @@ def _covered_of(items: Sequence[Mapping[str, Any]]) -> LogRange:
     return {
         (str(i["topic"]), int(i["partition"])): (int(i["first"]), int(i["last"])) for i in items
     }
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DirectoryGenerations(ABC):
@@ -279,17 +274,11 @@ class DirectoryGenerations(ABC):
         return entries
 
     def _save(self, entries: Mapping[str, Mapping[str, Any]]) -> None:
-        self._home.mkdir(parents=True, exist_ok=True)
         payload = orjson.dumps(
             {"projection": self._name, "generations": entries}, option=orjson.OPT_INDENT_2
         )
         try:
-            fd, tmp = tempfile.mkstemp(dir=self._home, prefix=".registry.")
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self._home / REGISTRY)
+            atomic_write(self._home / REGISTRY, payload)
         except OSError as exc:
             raise SinkUnavailableError(self._name, f"generations registry write: {exc}") from exc
 
@@ -351,15 +340,15 @@ class DirectoryGenerations(ABC):
             )
         return self.directory(number)
 
-    def open_shadow(self, number: int) -> Sink:
-        """A sink writing into generation ``number`` only (same projection code as live),
-        confined to a thread of its own (:class:`ConfinedSink`)."""
+    def open_shadow(self, number: int) -> Store[Any]:
+        """The plane's own store class on generation ``number``'s directory only,
+        confined to a thread of its own (:class:`ConfinedStore`)."""
         directory = self._shadow_dir(number)
-        return ConfinedSink(lambda: self._open_shadow(number, directory), self._name)
+        return ConfinedStore(lambda: self._open_shadow(number, directory), self._name)
 
     @abstractmethod
-    def _open_shadow(self, number: int, directory: Path) -> Sink:
-        """Open the plane's sink on generation ``number``'s ``directory``, on this thread."""
+    def _open_shadow(self, number: int, directory: Path) -> Store[Any]:
+        """Open the plane's store on generation ``number``'s ``directory``, on this thread."""
 
     @abstractmethod
     def digest(self, target: int | Literal["live"], covered: LogRange) -> Digest:
@@ -408,7 +397,7 @@ class DirectoryGenerations(ABC):
             tmp.unlink(missing_ok=True)
             tmp.symlink_to(f"g{number}", target_is_directory=True)
             os.replace(tmp, self._home / POINTER)
-            _fsync_dir(self._home)
+            fsync_dir(self._home)
         except OSError as exc:
             raise SinkUnavailableError(self._name, f"switching the live pointer: {exc}") from exc
         entries = self._load()  # reconciled: number is live now, previous old
