@@ -45,7 +45,7 @@ from schemas.catalog import SchemaCatalog, load_catalog
 from schemas.errors import ConfigError, PermanentError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
 from sinks.catalog import DEFAULT_PROCESSORS, CatalogProjection, aspects_digest
-from sinks.file_generations import live_dir
+from sinks.directories import live_dir
 
 __all__ = ["DataHubSettings", "DataHubSink", "export_lite", "lite_path", "open_lite"]
 
@@ -67,7 +67,7 @@ class DataHubSettings(BaseModel):
 def lite_path(settings: DataHubSettings, state_dir: Path) -> Path:
     """The Lite database file ``settings`` point at (absolute), in the live generation:
     the configured directory itself, or the generation a replay swapped in there
-    (:func:`sinks.file_generations.live_dir`)."""
+    (:func:`sinks.directories.live_dir`)."""
     path = settings.lite_file or Path(state_dir) / "datahub" / "lite.sqlite"
     return (live_dir(path.parent) / path.name).resolve()
 

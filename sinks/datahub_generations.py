@@ -1,7 +1,7 @@
 """Generations of the catalog plane: one DataHub Lite file per generation.
 
 The :class:`~sinks.generations.Rebuildable` port for :class:`sinks.datahub.DataHubSink`
-(layout and swap in :mod:`sinks.file_generations`; ``<base>`` is the directory of
+(layout and swap in :mod:`sinks.directories`; ``<base>`` is the directory of
 the configured Lite file, ``<state_dir>/datahub`` by default):
 
 - **shadow**: a :class:`~sinks.datahub.DataHubSink` opened with
@@ -15,7 +15,7 @@ the configured Lite file, ``<state_dir>/datahub`` by default):
   ``aspects`` = ``<aspects>:<sha256>``). Aspects are whole-aspect upserts with no
   log positions, so the digest **cannot be restricted** to a log range; the live
   digest is comparable only when live applied exactly the covered positions
-  (:func:`~sinks.file_generations.watermark_verdict`), else it comes back with
+  (:func:`~sinks.directories.watermark_verdict`), else it comes back with
   ``comparable=False`` and a note.
 - **diff**: per ``(urn, aspect)``: added, removed, changed.
 - **drop** of generation 0: the Lite file (with its WAL and shared-memory files)
@@ -33,7 +33,7 @@ from datahub.lite.lite_local import DataHubLiteLocal
 
 from sinks.catalog import aspects_digest
 from sinks.datahub import DataHubSettings, DataHubSink, open_lite
-from sinks.file_generations import (
+from sinks.directories import (
     DirectoryGenerations,
     combine_parts,
     keyed_diff,

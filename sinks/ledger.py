@@ -64,7 +64,7 @@ from pymerkle import (
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import LogPosition, Watermark
 from sinks.chronicle import ChronicleSettings, LedgerIntegrityError, check_digest
-from sinks.file_generations import live_dir
+from sinks.directories import live_dir
 
 __all__ = [
     "ConsistencyCheck",
@@ -358,7 +358,7 @@ class Ledger:
         create_key: bool = True,
     ) -> Ledger:
         """Open ``<root>/ledger.db`` of the live generation (``<root>`` itself, or the
-        generation a replay swapped in: :func:`sinks.file_generations.live_dir`);
+        generation a replay swapped in: :func:`sinks.directories.live_dir`);
         generates the signing key (always in ``<root>``) on first use unless
         ``create_key`` is False (verifiers: a missing key is a :class:`ConfigError`)."""
         root = settings.resolve_root(state_dir)

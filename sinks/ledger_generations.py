@@ -1,7 +1,7 @@
 """Generations of the evidence plane: one Merkle ledger file per generation.
 
 The :class:`~sinks.generations.Rebuildable` port for :class:`sinks.evidence.EvidenceSink`
-(layout and swap in :mod:`sinks.file_generations`; ``<base>`` is the Chronicle
+(layout and swap in :mod:`sinks.directories`; ``<base>`` is the Chronicle
 root, whose artifacts and signing key are shared by every generation):
 
 - **shadow**: a :class:`LedgerShadowSink` over a :class:`~sinks.ledger.Ledger` on
@@ -15,7 +15,7 @@ root, whose artifacts and signing key are shared by every generation):
   The shadow signs no head at build time.
 - **digest**: order-independent and **restricted to the covered positions**:
   ``ledger_entries`` keeps each leaf's log coordinate; part ``leaves`` is the
-  multiset digest (:func:`~sinks.file_generations.multiset_part`) of
+  multiset digest (:func:`~sinks.directories.multiset_part`) of
   ``entry bytes || topic/partition/offset`` of the leaves at covered positions.
   The leaf bytes are read from pymerkle's ``leaf`` table, not from the index.
   The Merkle root is *not* the replay digest: it depends on append order.
@@ -41,7 +41,7 @@ from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
 from sinks.chronicle import ChronicleSettings
 from sinks.evidence import EvidenceProjection, EvidenceSink
-from sinks.file_generations import (
+from sinks.directories import (
     DirectoryGenerations,
     combine_parts,
     in_range,

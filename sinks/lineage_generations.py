@@ -2,7 +2,7 @@
 
 The :class:`~sinks.generations.Rebuildable` port for
 :class:`sinks.openlineage.OpenLineageSink` with the **file transport** (layout
-and swap in :mod:`sinks.file_generations`; ``<base>`` is
+and swap in :mod:`sinks.directories`; ``<base>`` is
 ``<state_dir>/openlineage``):
 
 - **shadow**: an :class:`~sinks.openlineage.OpenLineageSink` whose transport
@@ -34,7 +34,7 @@ import orjson
 from openlineage.client.transport.file import FileConfig, FileTransport
 
 from schemas.errors import ConfigError
-from sinks.file_generations import DirectoryGenerations, combine_parts, in_range, keyed_diff
+from sinks.directories import DirectoryGenerations, combine_parts, in_range, keyed_diff
 from sinks.generations import Digest, LogRange, TableDiff
 from sinks.lineage import OpenLineageSettings, lineage_digest
 from sinks.openlineage import OpenLineageSink, read_events

@@ -49,7 +49,7 @@ from openlineage.client.transport.transport import Transport
 
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
-from sinks.file_generations import live_dir
+from sinks.directories import live_dir
 from sinks.lineage import (
     LineageEvent,
     LineageProjection,
@@ -275,7 +275,7 @@ class OpenLineageSink:
         ``state.db`` (and, for the file transport, the events file) are the live
         generation's: ``<state_dir>/openlineage`` and the configured file, or,
         once a replay swapped a generation in, ``state.db`` and ``events.ndjson``
-        in that generation's directory (:func:`sinks.file_generations.live_dir`).
+        in that generation's directory (:func:`sinks.directories.live_dir`).
         """
         base = Path(state_dir).resolve() / "openlineage"
         home = live_dir(base)

@@ -35,7 +35,7 @@ from rdflib.term import Node
 
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
-from sinks.file_generations import live_dir
+from sinks.directories import live_dir
 from sinks.identity import (
     DEFAULT_BASE_IRI,
     FO,
@@ -174,7 +174,7 @@ class RdfSink:
         """Open the store ``settings`` describe: embedded under ``state_dir/rdf`` by default.
 
         Embedded, the live generation is opened: ``state_dir/rdf`` itself, or the one
-        a replay swapped in (:func:`sinks.file_generations.live_dir`). ``directory``
+        a replay swapped in (:func:`sinks.directories.live_dir`). ``directory``
         opens that Oxigraph directory instead (replay's shadow generations).
         """
         projection = IdentityProjection(settings.base_iri)

@@ -1,7 +1,7 @@
 """Generations of the identity plane: one Oxigraph directory per generation.
 
 The :class:`~sinks.generations.Rebuildable` port for :class:`sinks.rdf.RdfSink`
-(embedded Oxigraph only; layout and swap in :mod:`sinks.file_generations`):
+(embedded Oxigraph only; layout and swap in :mod:`sinks.directories`):
 
 - **shadow**: an :class:`~sinks.rdf.RdfSink` opened on
   ``<state_dir>/rdf/generations/g<N>/`` — the same sink class and the same pure
@@ -14,12 +14,12 @@ The :class:`~sinks.generations.Rebuildable` port for :class:`sinks.rdf.RdfSink`
   and one triple may come from many events, so the digest **cannot be
   restricted** to a log range. The live digest is therefore comparable only when
   live applied exactly the covered positions
-  (:func:`~sinks.file_generations.watermark_verdict`: the range starts at offset
+  (:func:`~sinks.directories.watermark_verdict`: the range starts at offset
   0 and live's watermark equals its high offsets); otherwise it is returned with
   ``comparable=False`` and a note saying why, never as a false "differ".
 - **diff**: the N-Triples lines each graph has and the other has not (whole
   graphs, in memory: fine for a verify, heavy for a very large graph).
-- **swap**: the ``current`` pointer (see :mod:`sinks.file_generations`).
+- **swap**: the ``current`` pointer (see :mod:`sinks.directories`).
 - **drop** of generation 0: every entry of ``<state_dir>/rdf`` but ``generations/``.
 
 A SPARQL endpoint (``RdfSettings.dsn``) has no directories: not supported
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Literal
 
 from schemas.errors import ConfigError
-from sinks.file_generations import (
+from sinks.directories import (
     GENERATIONS_DIR,
     DirectoryGenerations,
     combine_parts,

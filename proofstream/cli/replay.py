@@ -15,7 +15,7 @@ Every projection is rebuildable (``_rebuildable`` maps an open live sink to its
 :class:`~sinks.generations.Rebuildable`): ``facts`` in shadow tables swapped with
 ``EXCHANGE TABLES``; ``identity``, ``catalog``, ``evidence`` and ``lineage`` in a
 store per generation under ``<plane dir>/generations/g<N>/``, swapped by replacing
-the ``current`` pointer their sinks' ``open`` follows (``sinks.file_generations``).
+the ``current`` pointer their sinks' ``open`` follows (``sinks.directories``).
 Identity and catalog stores cannot be restricted to a log range: their live
 digest is marked *not comparable* unless live applied exactly the rebuilt range.
 An evidence swap is refused when the rebuilt ledger does not extend live's signed
@@ -83,7 +83,7 @@ def _refuse_if_worker(settings: Settings) -> None:
 def _rebuildable(sink: Sink, settings: Settings) -> tuple[Rebuildable, int]:
     """The :class:`Rebuildable` of an open live sink and the projection version a
     rebuild records. One entry per plane; the file-based planes keep a generation
-    per directory with a ``current`` pointer (``sinks.file_generations``)."""
+    per directory with a ``current`` pointer (``sinks.directories``)."""
     state_dir = settings.state_dir
     if isinstance(sink, ClickHouseSink):
         facts = ClickHouseGenerations(sink, FactsProjection())

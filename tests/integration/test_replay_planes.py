@@ -28,7 +28,7 @@ from replay.source import read_kafka, replay_consumer
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
 from sinks.base import LogPosition
-from sinks.file_generations import GENERATIONS_DIR, REGISTRY, live_dir
+from sinks.directories import GENERATIONS_DIR, REGISTRY, live_dir
 from tests.conftest import TopicFactory
 
 pytest.importorskip("pyoxigraph")
