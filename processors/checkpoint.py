@@ -1,100 +1,58 @@
-"""The checkpoint: how a batch read from Kafka becomes durable in a projection.
+"""The checkpoint: how one decoded batch becomes durable in one plane.
 
-This is the one place that orders the steps. It knows nothing of faust; the live
-worker (``processors.app``) and the tests drive it with the same code::
+This is the one place that orders the steps (quix-streams' ``Checkpoint.commit``).
+:meth:`Checkpoint.run` reads top to bottom in step order::
 
-    0. decode      bytes → LoggedEvent; undecodable/invalid records become dead letters
-    1. dead letters are produced to the DLQ and acknowledged by Kafka
-    2. write       the batch to the sink (idempotent: replayed positions change nothing)
-    3. flush       the sink durably; ``Sink.flush`` then records the watermark
-    4. commit      the offsets of the whole batch (ack to the consumer, then commit)
+    1. project   the plane's part of the batch → writes (pure)
+    2. write     the writes to the store (idempotent); a store that is down is
+                 retried with backoff (``retry_after`` honoured) while the
+                 partition waits; offsets never move meanwhile
+    3. isolate   a batch the store or the projection refuses for good is narrowed
+                 down by halves: the rest is written, only the refused records
+                 become dead letters
+    4. dead letters of this plane → the DLQ, acknowledged by Kafka
+    5. flush     the store: durable, then its watermark (``upto``)
+    6. commit    ``upto + 1`` per partition to the plane's consumer group
 
-Offsets therefore never move past a record that is neither durable in the sink
-nor durable in the DLQ. A retryable sink failure (``SinkUnavailableError``)
-repeats steps 2 and 3 with exponential backoff, holding the partition (backpressure)
-until the sink recovers or the worker stops; a stopping worker leaves the batch
-uncommitted, so it is read again after restart. A permanent failure of the batch
-is isolated event by event, and only the events the sink rejects go to the DLQ:
-one poison event never stalls its partition.
+So offsets never move past a record that is neither durable in the store nor
+durable in the DLQ. The decode step's own rejects (undecodable records, seed-rule
+violations) reach the DLQ before any plane gets the batch (``processors.engine``).
+A stopping worker abandons a batch it cannot finish: it stays uncommitted and is
+read again after restart, where the store's watermark decides what is applied.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_exponential,
-)
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential
 
+from processors.dlq import DeadLetter, DeadLetterPublisher
 from processors.telemetry import CheckpointTelemetry, record_context
-from schemas.codec import EventCodec
-from schemas.errors import DecodeError, RetryableError
-from sinks.base import Batch, LoggedEvent, LogPosition, Sink
+from schemas.errors import RetryableError
+from sinks.base import Batch, Encoded, LoggedEvent, LogPosition, LogRecord, Projection, Store
+from sinks.decode import Decoded
 
-__all__ = [
-    "CheckpointResult",
-    "Checkpointer",
-    "DeadLetter",
-    "DeadLetterPublisher",
-    "RawRecord",
-    "RawSink",
-    "RetryPolicy",
-    "decode_batch",
-]
+__all__ = ["Checkpoint", "CheckpointResult", "Committer", "RetryPolicy", "select_items"]
 
-T = TypeVar("T")
-Headers = tuple[tuple[str, bytes], ...]
+Item = LoggedEvent | Encoded | LogRecord
 
 
-@dataclass(frozen=True, slots=True)
-class RawRecord:
-    """A record as it came off the log: coordinates, original bytes and headers."""
+class Committer(Protocol):
+    """Commits a plane's progress to its consumer group: ``upto`` is the last applied
+    offset per partition. Raises ``RetryableError`` when Kafka does not answer."""
 
-    position: LogPosition
-    key: bytes | None
-    value: bytes | None
-    headers: Headers = ()
-    timestamp_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A record a projection could not apply, with the error that stopped it."""
-
-    record: RawRecord
-    projection: str
-    error: str
-    reason: str
-
-
-class DeadLetterPublisher(Protocol):
-    """Port to the DLQ topic. ``publish`` returns only after Kafka acknowledged every
-    letter; it raises ``RetryableError`` when it could not."""
-
-    async def publish(self, letters: Sequence[DeadLetter]) -> None: ...
-
-
-@runtime_checkable
-class RawSink(Protocol):
-    """A sink that keeps records as they are on the log (the archive): it gets the
-    raw records, undecodable ones included, instead of decoded events."""
-
-    def write_raw(self, records: Sequence[RawRecord]) -> None: ...
+    def commit(self, upto: Mapping[tuple[str, int], int]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """Backoff for a retryable sink failure: exponential from ``initial_s`` up to
-    ``max_s`` between attempts; ``give_up_after_s`` bounds one batch (``None``: hold
-    the partition until the sink is back or the worker stops)."""
+    """Backoff for a retryable store failure: exponential from ``initial_s`` up to
+    ``max_s`` between attempts, never shorter than the error's ``retry_after``;
+    ``give_up_after_s`` bounds one batch (``None``: hold the partition until the
+    store is back or the worker stops)."""
 
     initial_s: float = 0.1
     max_s: float = 10.0
@@ -108,179 +66,165 @@ class CheckpointResult:
     applied: int
     dead: int
     attempts: int
-    positions: tuple[LogPosition, ...] = field(default=())
+    upto: Mapping[tuple[str, int], int]
 
 
-def decode_batch(
-    codec: EventCodec, projection: str, records: Sequence[RawRecord]
-) -> tuple[list[LoggedEvent], list[DeadLetter]]:
-    """Decode raw records into events; undecodable ones become dead letters. Pure."""
-    events: list[LoggedEvent] = []
-    dead: list[DeadLetter] = []
-    for raw in records:
-        if raw.value is None:
-            dead.append(DeadLetter(raw, projection, "DecodeError", "tombstone: no value"))
-            continue
-        try:
-            record = codec.decode_record(raw.value)
-        except DecodeError as exc:
-            dead.append(DeadLetter(raw, projection, type(exc).__name__, exc.reason))
-            continue
-        events.append(LoggedEvent(raw.position, record["event_type"], record["event_id"], record))
-    return events, dead
+def _items(batch: Batch) -> Sequence[Item]:
+    if batch.events:
+        return batch.events
+    if batch.encoded:
+        return batch.encoded
+    return batch.raw
 
 
-class Checkpointer:
-    """Runs the numbered checkpoint for one projection.
-
-    Sink calls are blocking (chDB, rdflib, SQLite); they run on ``executor``, one
-    thread per sink, so the event loop keeps heartbeating and serving queries and
-    the sink is never used from two threads at once.
-    """
+class Checkpoint:
+    """Runs the numbered checkpoint for one plane (module docstring). Not thread-safe:
+    one lane thread calls it, the thread that opened ``store``."""
 
     def __init__(
         self,
-        sink: Sink,
-        codec: EventCodec,
+        projection: Projection[Any],
+        store: Store[Any],
         dlq: DeadLetterPublisher,
-        executor: ThreadPoolExecutor,
+        committer: Committer,
         *,
         retry: RetryPolicy | None = None,
         stopping: Callable[[], bool] = lambda: False,
         telemetry: CheckpointTelemetry | None = None,
     ) -> None:
-        self._sink = sink
-        self._codec = codec
+        self._projection = projection
+        self._store = store
         self._dlq = dlq
-        self._executor = executor
+        self._committer = committer
         self._retry = retry or RetryPolicy()
         self._stopping = stopping
-        self._telemetry = telemetry or CheckpointTelemetry(sink.name)
+        self._telemetry = telemetry or CheckpointTelemetry(projection.name)
 
     @property
-    def sink(self) -> Sink:
-        return self._sink
+    def name(self) -> str:
+        return self._projection.name
 
-    async def run(
-        self, records: Sequence[RawRecord], commit: Callable[[], Awaitable[None]]
-    ) -> CheckpointResult:
-        """Apply ``records`` and then call ``commit``; see the module docstring.
+    def run(self, decoded: Decoded) -> CheckpointResult:
+        """Apply this plane's part of ``decoded`` and commit (module docstring).
 
-        Raises ``RetryableError`` when the sink stays unavailable until the worker
-        stops or the policy gives up; ``commit`` is then not called.
+        Raises ``RetryableError`` when the store, the DLQ or Kafka stays unavailable
+        until the worker stops or the policy gives up; nothing is committed then.
         """
-        if isinstance(self._sink, RawSink):
-            return await self._run_raw(self._sink, records, commit)
-        # 0. decode
-        events, dead = decode_batch(self._codec, self._sink.name, records)
-        attempts = 0
-        rejected: list[DeadLetter] = []
-        with self._batch_span(records, {e.position: e.record for e in events}):
-            if events:
-                originals = {r.position: r for r in records}
-                attempts, rejected = await self._apply(events, originals)
-                dead.extend(rejected)
-            # 1. dead letters: durable in the DLQ before their offsets can be committed
-            if dead:
-                await self._dlq.publish(dead)
-                self._telemetry.dead_letters.add(
-                    len(dead), {"proofstream.projection": self._sink.name}
-                )
-            # 4. commit offsets (2 and 3 happened in _apply)
-            await commit()
-        return CheckpointResult(
-            applied=len(events) - len(rejected),
-            dead=len(dead),
-            attempts=attempts,
-            positions=tuple(r.position for r in records),
-        )
-
-    def _batch_span(
-        self, records: Sequence[RawRecord], decoded: Mapping[LogPosition, Mapping[str, Any]]
-    ) -> AbstractContextManager[object]:
-        """The batch's span, linked to each record's producer context (header first,
-        then the decoded envelope); parsing is skipped when nothing records spans."""
-        contexts = (
-            [record_context(r.headers, decoded.get(r.position, {}).get("trace")) for r in records]
-            if self._telemetry.recording
-            else [None] * len(records)
-        )
-        return self._telemetry.batch(records[0].position.topic if records else "", contexts)
-
-    async def _run_raw(
-        self, sink: RawSink, records: Sequence[RawRecord], commit: Callable[[], Awaitable[None]]
-    ) -> CheckpointResult:
-        """The same steps for a raw sink: nothing to decode, nothing dead."""
-        attempts = 0
-        with self._batch_span(records, {}):
-            async for attempt in self._retrying():
-                with attempt:
-                    attempts += 1
-                    # 2. write the raw records, 3. flush (the sink records its watermark)
-                    with self._telemetry.sink_call("write", self._sink.name):
-                        await self._call(sink.write_raw, records)
-                    with self._telemetry.sink_call("flush", self._sink.name):
-                        await self._call(self._sink.flush)
-            # 4. commit offsets
-            await commit()
-        positions = tuple(r.position for r in records)
-        return CheckpointResult(len(records), 0, attempts, positions)
-
-    async def _apply(
-        self, events: Batch, originals: dict[LogPosition, RawRecord]
-    ) -> tuple[int, list[DeadLetter]]:
-        """Steps 2 and 3 with backoff; returns attempts and events the sink rejected."""
-        attempts = 0
-        try:
-            async for attempt in self._retrying():
-                with attempt:
-                    attempts += 1
-                    await self._write_and_flush(events)
-        except RetryableError:
-            raise
-        except Exception:  # permanent, or a projection bug: find the culprit events
-            return attempts, await self._isolate(events, originals)
-        return attempts, []
-
-    async def _write_and_flush(self, events: Batch) -> None:
-        # 2. write the batch to the sink
-        with self._telemetry.sink_call("write", self._sink.name):
-            await self._call(self._sink.write, events)
-        # 3. flush it durably; the sink records the watermark after the data is durable
-        with self._telemetry.sink_call("flush", self._sink.name):
-            await self._call(self._sink.flush)
-
-    async def _isolate(
-        self, events: Batch, originals: dict[LogPosition, RawRecord]
-    ) -> list[DeadLetter]:
-        """Write event by event so that only the events the sink rejects are dead; the
-        DLQ gets their original bytes and headers."""
-        rejected: list[DeadLetter] = []
-        for event in events:
+        batch = decoded.batch_for(self._projection)
+        items = _items(batch)
+        with self._span(decoded, batch):
+            attempts = 0
+            dead: list[DeadLetter] = []
             try:
-                async for attempt in self._retrying():
-                    with attempt:
-                        await self._write_and_flush([event])
+                # 1. project, 2. write — retried while the store is down
+                attempts = self._write(batch)
             except RetryableError:
                 raise
-            except Exception as exc:  # never let one event crash or stall the partition
-                raw = originals[event.position]
-                rejected.append(DeadLetter(raw, self._sink.name, type(exc).__name__, str(exc)))
-        return rejected
+            except Exception as exc:  # refused for good, or a projection bug
+                # 3. isolate: only the refused records become dead letters
+                dead = self._isolate(list(items), _originals(decoded), exc) if items else []
+                self._write(Batch(upto=batch.upto))  # the watermark still covers them
+            # 4. this plane's dead letters, durable before the commit
+            if dead:
+                self._retrying(self._dlq.publish, dead)
+                self._telemetry.dead_letters.add(len(dead), {"proofstream.projection": self.name})
+            # 5. flush: durable, then the watermark
+            with self._telemetry.sink_call("flush", self._store.name):
+                self._retrying(self._store.flush)
+            # 6. commit the offsets of the whole batch
+            self._retrying(self._committer.commit, batch.upto)
+        return CheckpointResult(len(items) - len(dead), len(dead), attempts, batch.upto)
 
-    def _retrying(self) -> AsyncRetrying:
+    def _write(self, batch: Batch) -> int:
+        """Steps 1 and 2 with backoff; returns the number of attempts."""
+        attempts = 0
+
+        def once() -> None:
+            nonlocal attempts
+            attempts += 1
+            writes = self._projection.project(batch)
+            with self._telemetry.sink_call("write", self._store.name):
+                self._store.write(writes, batch.upto)
+
+        self._retrying(once)
+        return attempts
+
+    def _isolate(
+        self, items: list[Item], originals: Mapping[LogPosition, LogRecord], error: Exception
+    ) -> list[DeadLetter]:
+        """``items`` were refused together with ``error``: write them in halves until
+        every refused record stands alone (about log2 of the batch in extra writes per
+        bad record); the rest is applied."""
+        if len(items) == 1:
+            record = originals[items[0].position]
+            return [DeadLetter(record, self.name, type(error).__name__, str(error))]
+        middle = len(items) // 2
+        dead: list[DeadLetter] = []
+        for half in (items[:middle], items[middle:]):
+            try:
+                self._write(select_items(half))
+            except RetryableError:
+                raise
+            except Exception as exc:  # never let one record crash or stall the partition
+                dead += self._isolate(half, originals, exc)
+        return dead
+
+    def _retrying(self, fn: Callable[..., Any], *args: Any) -> Any:
         policy = self._retry
-        stop = stop_after_delay(policy.give_up_after_s) if policy.give_up_after_s else None
-
-        def should_stop(state: object) -> bool:
-            return self._stopping() or (stop is not None and stop(state))  # type: ignore[arg-type]
-
-        return AsyncRetrying(
+        for attempt in Retrying(
             retry=retry_if_exception_type(RetryableError),
-            wait=wait_exponential(multiplier=policy.initial_s, max=policy.max_s),
-            stop=should_stop,
+            wait=_wait(policy),
+            stop=self._stop(policy),
             reraise=True,
-        )
+        ):
+            with attempt:
+                return fn(*args)
+        return None  # pragma: no cover - Retrying either returns or raises
 
-    async def _call(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+    def _stop(self, policy: RetryPolicy) -> Callable[[RetryCallState], bool]:
+        def stop(state: RetryCallState) -> bool:
+            if self._stopping():
+                return True
+            limit = policy.give_up_after_s
+            return limit is not None and (state.seconds_since_start or 0.0) >= limit
+
+        return stop
+
+    def _span(self, decoded: Decoded, batch: Batch) -> Any:
+        """The batch's span, linked to each record's producer context (header first,
+        then a decoded envelope); parsing is skipped when nothing records spans."""
+        if not self._telemetry.recording:
+            return self._telemetry.batch(_topic(decoded), [None] * len(decoded.records))
+        envelopes = {e.position: e.record.get("trace") for e in batch.events}
+        contexts = [record_context(r.headers, envelopes.get(r.position)) for r in decoded.records]
+        return self._telemetry.batch(_topic(decoded), contexts)
+
+
+def select_items(items: Sequence[Item]) -> Batch:
+    """A batch of ``items`` of one kind (events, encoded or raw records). Pure."""
+    if not items:
+        return Batch()
+    first = items[0]
+    if isinstance(first, LoggedEvent):
+        return Batch(events=[i for i in items if isinstance(i, LoggedEvent)])
+    if isinstance(first, Encoded):
+        return Batch(encoded=[i for i in items if isinstance(i, Encoded)])
+    return Batch(raw=[i for i in items if isinstance(i, LogRecord)])
+
+
+def _wait(policy: RetryPolicy) -> Callable[[RetryCallState], float]:
+    backoff = wait_exponential(multiplier=policy.initial_s, max=policy.max_s)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        return max(backoff(state), float(getattr(error, "retry_after", 0.0) or 0.0))
+
+    return wait
+
+
+def _originals(decoded: Decoded) -> Mapping[LogPosition, LogRecord]:
+    return {r.position: r for r in decoded.records}
+
+
+def _topic(decoded: Decoded) -> str:
+    return decoded.records[0].position.topic if decoded.records else ""

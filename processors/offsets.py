@@ -1,50 +1,66 @@
-"""Resume a projection where its sink's data ends, not merely where its group says.
+"""A plane's consumer group: the mirror of its progress that Kafka's tools read.
 
-The consumer group's committed offsets live in Kafka; the projection's watermark
-lives in the store, written after the data (eventsourcing's tracking record). They
-disagree when a store is wiped or restored while the group survives, or a fresh
-state directory meets an old group. Before the worker joins the group, the group is
-moved so that it resumes at ``watermark + 1``:
-
-- group ahead of the store (it would skip events the store never got): rewind;
-- no committed offset but a watermark: start after the watermark;
-- group behind the store: leave it (re-applying is idempotent).
-
-Caveat: records that were dead-lettered at the very end of a partition are not in
-the watermark (the sink never saw them), so a rewind re-sends them to the DLQ;
-``dlq redrive`` de-duplicates by source coordinates.
+The store's watermark is the truth of what a plane applied (eventsourcing's
+tracking record); the engine resumes after it. Each plane also commits its
+progress to its own consumer group ``<prefix>.<plane>`` after every checkpoint,
+so ``kafka-consumer-groups --describe`` and ``proofstream status`` show its lag
+with Kafka's own bookkeeping. The commits go through a consumer that never joins
+the group (explicit offsets, no membership), which a group with no active
+members accepts.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from producers.settings import ClientConfig, KafkaSettings
 from schemas.errors import BrokerUnavailableError
-from sinks.base import Watermark
 
-__all__ = ["align_group_offsets", "committed_offsets", "resume_offsets"]
+__all__ = ["KafkaCommitter", "committed_offsets"]
 
 log = logging.getLogger(__name__)
 
 
-def resume_offsets(
-    partitions: list[int], committed: dict[int, int], watermark: dict[int, int]
-) -> dict[int, int]:
-    """The partitions whose committed offset must move, and where to. Pure.
+def _group_conf(kafka: KafkaSettings, group: str) -> ClientConfig:
+    return {
+        **kafka.client_config(),
+        "group.id": group,
+        "enable.auto.commit": False,
+        "log_level": 0,
+    }
 
-    ``committed`` has no entry for a partition the group never committed;
-    ``watermark`` maps a partition to its last applied offset."""
-    moves = {}
-    for partition in partitions:
-        target = watermark.get(partition, -1) + 1
-        current = committed.get(partition)
-        if (current is None and target > 0) or (current is not None and current > target):
-            moves[partition] = target
-    return moves
+
+class KafkaCommitter:
+    """Commits ``upto + 1`` per partition to ``group`` (see the module docstring).
+
+    A commit Kafka cannot take now raises ``BrokerUnavailableError`` (the
+    checkpoint retries it); one it refuses for good (the group has live members of
+    another worker) is logged and skipped: the store's watermark stays the truth.
+    """
+
+    def __init__(self, kafka: KafkaSettings, group: str) -> None:
+        self.group = group
+        self._consumer = Consumer(_group_conf(kafka, group))
+
+    def commit(self, upto: Mapping[tuple[str, int], int]) -> None:
+        if not upto:
+            return
+        offsets = [TopicPartition(t, p, o + 1) for (t, p), o in sorted(upto.items())]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and not error.retriable():
+                log.warning("group %s refused the commit (kept the store's watermark): %s", self.group, exc)
+                return
+            raise BrokerUnavailableError(f"commit to {self.group}: {exc}") from exc
+
+    def close(self) -> None:
+        self._consumer.close()
 
 
 def committed_offsets(
@@ -73,49 +89,3 @@ def committed_offsets(
     finally:
         consumer.close()
     return {tp.partition: tp.offset for tp in found if tp.offset >= 0}
-
-
-def align_group_offsets(
-    kafka: KafkaSettings, group: str, topic: str, watermark: Watermark
-) -> dict[int, int]:
-    """Move ``group``'s committed offsets on ``topic`` to resume after ``watermark``.
-
-    Call before the group's consumers start. Returns the moves made. When the group
-    has active members (another worker runs), the commit is refused, nothing is
-    moved and a warning is logged: that worker's commits are the truth then.
-    """
-    consumer = Consumer(_group_conf(kafka, group))
-    try:
-        try:
-            metadata = consumer.list_topics(topic, timeout=10)
-        except KafkaException as exc:
-            raise BrokerUnavailableError(f"cannot read metadata of {topic}: {exc}") from exc
-        if topic not in metadata.topics or metadata.topics[topic].error is not None:
-            return {}
-        partitions = sorted(metadata.topics[topic].partitions)
-        committed = committed_offsets(kafka, group, topic, partitions)
-        marks = {p: o for (t, p), o in watermark.items() if t == topic}
-        moves = resume_offsets(partitions, committed, marks)
-        if not moves:
-            return {}
-        try:
-            consumer.commit(
-                offsets=[TopicPartition(topic, p, o) for p, o in sorted(moves.items())],
-                asynchronous=False,
-            )
-        except KafkaException as exc:
-            log.warning("group %s not aligned with its store (%s): %s", group, moves, exc)
-            return {}
-    finally:
-        consumer.close()
-    log.info("group %s aligned with its store: %s", group, moves)
-    return moves
-
-
-def _group_conf(kafka: KafkaSettings, group: str) -> ClientConfig:
-    return {
-        **kafka.client_config(),
-        "group.id": group,
-        "enable.auto.commit": False,
-        "log_level": 0,
-    }

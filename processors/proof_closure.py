@@ -1,59 +1,78 @@
 """Proof closure: the stateful processor that finds PRs merged without browser proof.
 
-A faust Table keyed by PR ref holds each merged PR's proof state. A PR merged
-without ``browser_proof`` evidence within ``proof_window_s`` (wall clock after
-``merged_at``) emits ``proof.gap.detected`` to ``fractalops.proof-gaps.v1``;
-evidence that arrives later closes it with ``proof.gap.closed``.
+Two halves:
 
-Two agents, one consumer group (``<prefix>.proof-closure``):
+1. **The route plane** (``proof-closure``) runs in the engine like every plane: its
+   pure projection picks the PR-level facts out of a batch — ``pr.merged`` and
+   browser-proof ``evidence.recorded`` — and its store forwards them, re-keyed by
+   PR ref, to an internal single-partition topic. The evidence for a PR may come
+   from any run, so the state must be partitioned by PR, not by run; PR-level
+   traffic is tiny, so one partition is plenty.
+2. **The closing agent** (faust) reads that topic and owns a Table keyed by PR ref.
+   A timer sends ``tick`` messages through the same topic, so windows expire even
+   when no event arrives, and the table is only ever modified inside stream
+   processing (as faust requires). A PR merged without ``browser_proof`` evidence
+   within ``proof_window_s`` (wall clock after ``merged_at``) emits
+   ``proof.gap.detected`` to ``fractalops.proof-gaps.v1``; evidence arriving later
+   closes it with ``proof.gap.closed``.
 
-1. ``route`` reads the event log (keyed by run) and forwards only ``pr.merged`` and
-   browser-proof ``evidence.recorded`` facts, re-keyed by PR ref, to an internal
-   single-partition topic: the evidence for a PR may come from any run, so the
-   state must be partitioned by PR, not by run. PR-level traffic is tiny, so one
-   partition is plenty and keeps the table co-partitioned with its stream.
-2. ``close`` reads that topic and owns the Table. A timer sends ``tick`` messages
-   through the same topic, so windows expire even when no event arrives, and the
-   table is only ever modified inside stream processing (as faust requires).
-
-The table's changelog topic makes the state survive a restart. The gap events have
-deterministic ids (UUIDv5 of PR ref and kind), so re-emitting after a crash is
-deduplicated downstream by ``event_id``. The gap stream depends on the wall clock;
-it is a derived alert stream, not a projection that replay rebuilds.
+The table's changelog topic makes the state survive a restart. Forwarded facts are
+idempotent for the table (a merge time is set, the first evidence kept), and the
+gap events have deterministic ids (UUIDv5 of PR ref and kind), so re-delivery
+after a crash is deduplicated downstream by ``event_id``. The gap stream depends on
+the wall clock: it is a derived alert stream, not a projection replay rebuilds.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import faust
 import orjson
+from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
 from faust.types import StreamT
 
-from processors.app import faust_broker_url, faust_credentials
+from processors.faust_config import faust_broker_url, faust_credentials
+from processors.offsets import committed_offsets
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings
 from schemas.codec import EventCodec
-from schemas.envelope import Actor, ActorKind, Producer, Subject
-from schemas.errors import DecodeError
+from schemas.envelope import Actor, ActorKind, Producer as ProducerIdentity, Subject
+from schemas.errors import BrokerUnavailableError
 from schemas.events import Event, ProofGapClosed, ProofGapDetected
+from sinks.base import Batch, Input, Watermark
+from sinks.plane import Plane
+from sinks.store import StoreBase
 
-__all__ = ["GAP_NAMESPACE", "ProofClosureRuntime", "next_actions"]
+__all__ = [
+    "GAP_NAMESPACE",
+    "ProofClosureRuntime",
+    "ProofFacts",
+    "ProofFactsProjection",
+    "next_actions",
+    "route_plane",
+]
 
 GAP_NAMESPACE = uuid.UUID("0d6f3c1e-6b8e-5a55-9a57-4b0f2f1f9a11")
-_IDENTITY = Producer(
+NAME = "proof-closure"
+_IDENTITY = ProducerIdentity(
     service="proofstream-proof-closure",
     version="1",
     workload_id="spiffe://fractalops.io/ns/proofstream/sa/proof-closure",
 )
 _ACTOR = Actor(kind=ActorKind.SYSTEM, id="proofstream-proof-closure", role="proof-closure")
 
+ProofFacts = tuple[tuple[bytes, bytes], ...]
+"""``(PR ref, fact JSON)`` pairs to forward, in log order."""
 
-def next_actions(state: dict[str, Any], now_s: float, window_s: int) -> list[str]:
+
+def next_actions(state: Mapping[str, Any], now_s: float, window_s: int) -> list[str]:
     """What a PR's state calls for now: ``detect`` and/or ``close``. Pure.
 
     ``state`` has ``merged_at`` (micros, or None until the merge is seen),
@@ -71,8 +90,117 @@ def next_actions(state: dict[str, Any], now_s: float, window_s: int) -> list[str
     return actions
 
 
+def _pr_fact(event_type: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The PR-level fact in an event, if any. Pure."""
+    subject = record["subject"]
+    if event_type == "pr.merged":
+        return {
+            "kind": "merged",
+            "pr_ref": record["pr_ref"],
+            "merged_at": record["merged_at"],
+            "repository": subject.get("repository") or record["pr_ref"].split("#", 1)[0],
+            "project": subject["project"],
+        }
+    if event_type == "evidence.recorded" and record["kind"] == "browser_proof":
+        return {"kind": "evidence", "pr_ref": record["proves"], "sha256": record["sha256"]}
+    return None
+
+
+class ProofFactsProjection:
+    """Pure: the PR-level facts of a batch, keyed by PR ref."""
+
+    name = NAME
+    version = 1
+    reads: frozenset[str] | None = frozenset({"pr.merged", "evidence.recorded"})
+    input = Input.EVENTS
+
+    def project(self, batch: Batch) -> ProofFacts:
+        out = []
+        for event in batch.events:
+            fact = _pr_fact(event.event_type, event.record)
+            if fact is not None:
+                out.append((str(fact["pr_ref"]).encode(), orjson.dumps(fact)))
+        return tuple(out)
+
+
+class ForwardStore(StoreBase[ProofFacts]):
+    """Forwards facts to the internal by-PR topic (idempotent ``acks=all`` producer).
+
+    Its output is Kafka, so its tracking record is Kafka's too: the watermark is the
+    plane's committed group offset (written by the checkpoint's commit step right
+    after ``flush`` waited for every acknowledgement).
+    """
+
+    def __init__(self, kafka: KafkaSettings, topic: str, group: str) -> None:
+        super().__init__(NAME)
+        self._kafka = kafka
+        self._topic = topic
+        self._group = group
+        _ensure_topic(kafka, topic)
+        self._producer = Producer({**kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+        self._errors: list[str] = []
+
+    def _apply(self, writes: ProofFacts) -> None:
+        for key, value in writes:
+            self._producer.produce(self._topic, key=key, value=value, on_delivery=self._delivered)
+            self._producer.poll(0)
+
+    def _delivered(self, err: KafkaError | None, _msg: object) -> None:
+        if err is not None:
+            self._errors.append(str(err))
+
+    def _persist(self, marks: Watermark) -> None:
+        del marks  # recorded by the commit step (module docstring)
+        remaining = self._producer.flush(30.0)
+        errors, self._errors = self._errors, []
+        if remaining or errors:
+            raise BrokerUnavailableError(f"forwarding to {self._topic}: {remaining} left, {errors[:3]}")
+
+    def _load_watermark(self) -> Watermark:
+        events = self._kafka.topics.events
+        try:
+            metadata = AdminClient(self._kafka.client_config()).list_topics(events, timeout=10)
+        except KafkaException as exc:
+            raise BrokerUnavailableError(f"cannot read the metadata of {events}: {exc}") from exc
+        partitions = sorted(metadata.topics[events].partitions) if events in metadata.topics else []
+        found = committed_offsets(self._kafka, self._group, events, partitions)
+        return {(events, p): o - 1 for p, o in found.items() if o > 0}
+
+    def _release(self) -> None:
+        self._producer.flush(5.0)
+
+
+def _ensure_topic(kafka: KafkaSettings, topic: str) -> None:
+    admin = AdminClient(kafka.client_config())
+    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    try:
+        futures[topic].result(timeout=30)
+    except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+            raise BrokerUnavailableError(f"cannot create {topic}: {exc}") from exc
+
+
+def by_pr_topic(settings: ProcessorSettings) -> str:
+    return f"{settings.group_prefix}.{NAME}.by-pr"
+
+
+def route_plane(kafka: KafkaSettings, settings: ProcessorSettings) -> Plane[ProofFacts]:
+    """The route half of proof closure, as an engine plane (its consumer group is
+    ``<prefix>.proof-closure.route``)."""
+    group = f"{NAME}.route"  # the table's faust app is a member of <prefix>.proof-closure
+    return Plane(
+        name=NAME,
+        projection=ProofFactsProjection(),
+        open_store=lambda: ForwardStore(
+            kafka, by_pr_topic(settings), f"{settings.group_prefix}.{group}"
+        ),
+        group=group,
+    )
+
+
 class ProofClosureRuntime:
-    """The proof-closure faust App: routing agent, closing agent, table and timer."""
+    """The closing agent: a faust App with the table, its agent and the timer."""
 
     def __init__(
         self,
@@ -82,9 +210,9 @@ class ProofClosureRuntime:
         *,
         datadir: Path,
     ) -> None:
-        self.name = "proof-closure"
-        self.group_id = f"{settings.group_prefix}.{self.name}"
-        (datadir / self.name).mkdir(parents=True, exist_ok=True)
+        # the app id names the table's changelog topic: kept from earlier releases
+        self.group_id = f"{settings.group_prefix}.{NAME}"
+        (datadir / NAME).mkdir(parents=True, exist_ok=True)
         self._codec = codec
         self._window = settings.proof_window_s
         self.app = faust.App(
@@ -92,7 +220,7 @@ class ProofClosureRuntime:
             broker=faust_broker_url(kafka),
             broker_credentials=faust_credentials(kafka),
             store="memory://",  # rebuilt from the changelog topic on start
-            datadir=str(datadir / self.name),
+            datadir=str(datadir / NAME),
             web_enabled=False,
             topic_replication_factor=settings.topic_replication,
             consumer_auto_offset_reset="earliest",
@@ -100,29 +228,13 @@ class ProofClosureRuntime:
             autodiscover=False,
         )
         self.emitted: list[str] = []
-        source = self.app.topic(kafka.topics.events, value_serializer="raw", key_serializer="raw")
-        self._by_pr = self.app.topic(  # internal: faust creates it, with one partition
-            f"{self.group_id}.by-pr",
-            partitions=1,
-            internal=True,
-            value_serializer="raw",
-            key_serializer="raw",
+        self._by_pr = self.app.topic(
+            by_pr_topic(settings), partitions=1, value_serializer="raw", key_serializer="raw"
         )
         self._gaps = kafka.topics.proof_gaps
         self.table = self.app.Table("pr-proof", default=dict, partitions=1)  # JSON values
-        self.app.agent(source, name="proof-closure-route")(self._route)
         self.app.agent(self._by_pr, name="proof-closure-close")(self._close)
         self.app.timer(interval=settings.proof_tick_s)(self._tick)
-
-    async def _route(self, stream: StreamT[Any]) -> None:
-        async for raw in stream:
-            try:
-                record = self._codec.decode_record(raw)
-            except DecodeError:
-                continue  # the projections dead-letter it; nothing to route
-            fact = _pr_fact(record)
-            if fact is not None:
-                await self._by_pr.send(key=fact["pr_ref"].encode(), value=orjson.dumps(fact))
 
     async def _tick(self) -> None:
         await self._by_pr.send(key=b"", value=orjson.dumps({"kind": "tick"}))
@@ -156,7 +268,7 @@ class ProofClosureRuntime:
                 state["detected" if action == "detect" else "closed"] = True
                 self.table[pr_ref] = state
 
-    def _gap_event(self, pr_ref: str, state: dict[str, Any], action: str) -> Event:
+    def _gap_event(self, pr_ref: str, state: Mapping[str, Any], action: str) -> Event:
         common: dict[str, Any] = {
             "event_id": uuid.uuid5(GAP_NAMESPACE, f"{pr_ref}/{action}"),
             "producer": _IDENTITY,
@@ -170,20 +282,3 @@ class ProofClosureRuntime:
         if action == "detect":
             return ProofGapDetected(**common)
         return ProofGapClosed(**common, evidence_sha256=state["evidence"])
-
-
-def _pr_fact(record: dict[str, Any]) -> dict[str, Any] | None:
-    """The PR-level fact in an event, if any. Pure."""
-    event_type = record["event_type"]
-    subject = record["subject"]
-    if event_type == "pr.merged":
-        return {
-            "kind": "merged",
-            "pr_ref": record["pr_ref"],
-            "merged_at": record["merged_at"],
-            "repository": subject.get("repository") or record["pr_ref"].split("#", 1)[0],
-            "project": subject["project"],
-        }
-    if event_type == "evidence.recorded" and record["kind"] == "browser_proof":
-        return {"kind": "evidence", "pr_ref": record["proves"], "sha256": record["sha256"]}
-    return None

@@ -1,57 +1,74 @@
-"""The live worker: every projection's faust App in one process, plus a small
-read-only HTTP API on ``127.0.0.1`` (faust's own web server).
+"""The live worker: faust hosts the engine, the proof-closure table and a small API.
 
-chDB allows one process per data directory, so while the worker runs it is the
-only process that may open the embedded stores; ``proofstream query`` and
-``proofstream status`` then ask it over HTTP instead of opening them:
+faust keeps what it is good at — the worker's lifecycle (signals, services), the
+web server and the stateful proof-closure table — while the projections run in
+the engine (``processors.engine``), hosted here as a service.
 
-- ``GET  /status``  → each projection's sink health, watermark and DLQ count
-- ``POST /query``   → ``{"sql": "..."}``; read-only SQL only, run on the sink's
-  own thread, answered as ``{"columns": [...], "rows": [[...]]}``
+The API (faust's web server, aiohttp) is bound to loopback unless configured
+otherwise, and then every route — faust's own pages included — needs the bearer
+token; faust's debug pages (``/router``, ``/table``, ``/graph``, stats) are off:
+
+- ``GET  /status``  → every plane's health, watermark, lag, dead letters (and those
+  of the worker's peer processes, when the planes are split);
+- ``POST /query``   → ``{"sql": "..."}``; bounded read-only SQL on the facts plane,
+  on a connection and a thread of its own, so it never holds up ingestion.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hmac
 import time
-from collections.abc import Callable, Sequence
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
 import faust
+import mode
 import orjson
+from aiohttp import web as aiohttp_web
 from faust.web import Request, Response, View
 from mode import ServiceT
 
-from processors.checkpoint import CheckpointResult
-from schemas.errors import InvalidQueryError, ProofstreamError
-from sinks.base import Sink
-from sinks.query import QueryResult
+from processors.engine import Engine
+from schemas.errors import InvalidQueryError, ProofstreamError, SinkUnavailableError
 
-__all__ = ["LiveProjection", "QueryRunner", "WorkerAPI", "jsonable", "run_worker"]
+__all__ = ["EngineService", "QueryReader", "WorkerAPI", "install_api", "jsonable", "run_worker"]
 
-
-class LiveProjection(Protocol):
-    """What the API needs of a running projection (``ProjectionRuntime`` on the faust
-    engine, ``BatchProjection`` on the batch engine)."""
-
-    name: str
-    group_id: str
-    last: CheckpointResult | None
-    dead_letters: int
-    executor: ThreadPoolExecutor
-
-    def sink(self) -> Sink: ...
-
-    async def call_sink(self, fn: Any, *args: Any) -> Any: ...
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-QueryRunner = Callable[[Sink, str], QueryResult]
-"""Runs read-only SQL against a sink's store (``sinks.clickhouse.run_query``)."""
+class QueryReader(Protocol):
+    """What the API needs to answer ``/query`` (``sinks.facts.query.FactsReader``)."""
+
+    def query(self, sql: str) -> Any: ...
+
+    def close(self) -> None: ...
 
 
 def jsonable(value: Any) -> Any:
-    """Rows as JSON-safe values; both query paths pass through this, so they agree."""
+    """Values as JSON-safe data (non-string keys become strings); both query paths and
+    ``/status`` pass through this, so every consumer sees the same shapes."""
     return orjson.loads(orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS))
+
+
+class EngineService(mode.Service):
+    """The engine as a faust/mode service: started after faust's own services, stopped
+    (bounded) before them."""
+
+    def __init__(self, engine: Engine, stop_timeout_s: float) -> None:
+        super().__init__()
+        self.engine = engine
+        self._stop_timeout = stop_timeout_s
+
+    async def on_start(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
+
+    async def on_stop(self) -> None:
+        await asyncio.get_running_loop().run_in_executor(
+            None, self.engine.stop, self._stop_timeout
+        )
 
 
 class WorkerAPI:
@@ -59,53 +76,96 @@ class WorkerAPI:
 
     def __init__(
         self,
-        runtimes: Sequence[LiveProjection],
-        query_projection: str | None = None,
-        query_runner: QueryRunner | None = None,
-        state_dir: str = "",
+        engine: Engine,
+        *,
+        open_reader: Callable[[], QueryReader] | None,
+        state_dir: str,
+        peers: Sequence[str] = (),
+        peer_token: str | None = None,
     ) -> None:
-        self._runtimes = {r.name: r for r in runtimes}
+        self._engine = engine
+        self._open_reader = open_reader
+        self._reader: QueryReader | None = None
+        self._query_thread = ThreadPoolExecutor(1, thread_name_prefix="query")
         self._state_dir = state_dir
-        self._query_projection = query_projection
-        self._query_runner = query_runner
+        self._peers = tuple(peers)
+        self._peer_token = peer_token
         self._started = time.time()
 
     async def status(self) -> dict[str, Any]:
-        projections = {}
-        for name, runtime in self._runtimes.items():
-            try:
-                marks = await runtime.call_sink(runtime.sink().watermark)
-                health = "ok"
-            except ProofstreamError as exc:
-                marks, health = {}, f"unavailable: {exc}"
-            last = runtime.last
-            projections[name] = {
-                "group": runtime.group_id,
-                "health": health,
+        lag = self._engine.lag()
+        planes: dict[str, Any] = {}
+        for lane in self._engine.lanes:
+            s = lane.status
+            last = s.last
+            planes[s.name] = {
+                "group": s.group,
+                "health": s.health,
                 "watermark": [
-                    {"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(marks.items())
+                    {"topic": t, "partition": p, "offset": o}
+                    for (t, p), o in sorted(s.watermark.items())
                 ],
-                "dead_letters_since_start": runtime.dead_letters,
+                "lag": lag.get(s.name),
+                "backlog_batches": lane.backlog,
+                "batches": s.batches,
+                "applied": s.applied,
+                "dead_letters_since_start": s.dead_letters,
                 "last_batch": None
                 if last is None
                 else {"applied": last.applied, "dead": last.dead, "attempts": last.attempts},
             }
-        worker = {"started_at": self._started, "state_dir": self._state_dir}
-        return {"worker": worker, "projections": projections}
+        peers = await asyncio.gather(*(self._peer_status(url) for url in self._peers))
+        for peer in peers:
+            planes.update(peer.get("projections", {}) if peer else {})
+        worker = {
+            "started_at": self._started,
+            "state_dir": self._state_dir,
+            "rejected_since_start": self._engine.rejected,
+            "peers": [
+                {"url": url, "up": peer is not None}
+                for url, peer in zip(self._peers, peers, strict=True)
+            ],
+        }
+        return jsonable({"worker": worker, "projections": planes})
+
+    async def _peer_status(self, url: str) -> dict[str, Any] | None:
+        def fetch() -> dict[str, Any] | None:
+            request = urllib.request.Request(f"{url}/status")  # noqa: S310 - loopback peer
+            if self._peer_token:
+                request.add_header("Authorization", f"Bearer {self._peer_token}")
+            try:
+                with urllib.request.urlopen(request, timeout=2.0) as resp:  # noqa: S310
+                    body: dict[str, Any] = orjson.loads(resp.read())
+                    return body
+            except (OSError, ValueError):
+                return None
+
+        return await asyncio.get_running_loop().run_in_executor(None, fetch)
 
     async def query(self, sql: str) -> dict[str, Any]:
-        if self._query_projection is None or self._query_runner is None:
-            raise InvalidQueryError(sql, "this worker runs no queryable projection")
-        runtime = self._runtimes[self._query_projection]
-        runner = self._query_runner
-        result: QueryResult = await runtime.call_sink(
-            lambda: runner(runtime.sink(), sql)  # read-only is enforced by the runner
+        if self._open_reader is None:
+            raise InvalidQueryError(sql, "this worker runs no queryable plane")
+        result = await asyncio.get_running_loop().run_in_executor(
+            self._query_thread, self._run_query, sql
         )
         return {"columns": list(result.columns), "rows": jsonable([list(r) for r in result.rows])}
 
+    def _run_query(self, sql: str) -> Any:
+        if self._reader is None:
+            assert self._open_reader is not None
+            self._reader = self._open_reader()
+        return self._reader.query(sql)
 
-def install_api(app: faust.App, api: WorkerAPI) -> None:
-    """Register the ``/status`` and ``/query`` views on the app that serves the web."""
+    def close(self) -> None:
+        """Close the query connection (on its own thread) and the thread."""
+        if self._reader is not None:
+            self._query_thread.submit(self._reader.close).result()
+        self._query_thread.shutdown(wait=True)
+
+
+def install_api(app: faust.App, api: WorkerAPI, token: str | None) -> None:
+    """Register ``/status`` and ``/query`` on the app that serves the web, and guard
+    every route with the bearer ``token`` when one is set."""
 
     class StatusView(View):
         async def get(self, request: Request) -> Response:
@@ -122,29 +182,47 @@ def install_api(app: faust.App, api: WorkerAPI) -> None:
                 return self.json(await api.query(sql))
             except InvalidQueryError as exc:
                 return self.json({"error": exc.reason}, status=400)
-            except ProofstreamError as exc:
+            except (SinkUnavailableError, ProofstreamError) as exc:
                 return self.json({"error": str(exc)}, status=503)
 
     app.page("/status")(StatusView)
     app.page("/query")(QueryView)
+    if token:
+        original = app.on_webserver_init
+
+        def guard(web: Any) -> None:
+            original(web)
+            web.web_app.middlewares.append(_bearer(token))
+
+        app.on_webserver_init = guard  # type: ignore[method-assign]
+
+
+def _bearer(token: str) -> Callable[..., Awaitable[aiohttp_web.StreamResponse]]:
+    expected = f"Bearer {token}".encode()
+
+    @aiohttp_web.middleware
+    async def check(
+        request: aiohttp_web.Request,
+        handler: Callable[[aiohttp_web.Request], Awaitable[aiohttp_web.StreamResponse]],
+    ) -> aiohttp_web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return aiohttp_web.json_response({"error": "a bearer token is required"}, status=401)
+        return await handler(request)
+
+    return check
 
 
 def run_worker(
     web_app: faust.App,
     services: Sequence[ServiceT],
-    projections: Sequence[LiveProjection],
     api: WorkerAPI,
     loglevel: str,
 ) -> None:
-    """Run ``web_app`` (which serves the API) and every other service until
-    SIGTERM/SIGINT; faust then stops the projections, which finish or abandon
-    (uncommitted) their current batch, and the sinks are closed."""
-    install_api(web_app, api)
+    """Run ``web_app`` and the services until SIGTERM/SIGINT; the engine then stops its
+    lanes (each finishes or abandons its batch, uncommitted) and closes the stores."""
     worker = faust.Worker(web_app, *services, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()
     finally:
-        for runtime in projections:
-            # on the sink's own thread: chDB must not be touched from another one
-            runtime.executor.submit(runtime.sink().close).result()
-            runtime.executor.shutdown(wait=True)
+        api.close()

@@ -1,102 +1,40 @@
-"""Wiring: which projections exist and how each one's sink is opened from Settings.
+"""Composing a worker: which planes this process runs, the engine, faust, the API.
 
-This is the only place that knows every plane; ``processors`` and ``replay`` get
-sinks handed to them.
+``proofstream run`` runs the configured planes. On a machine with two cores or
+more (``processors.split = auto``) it runs them in two processes: this one hosts
+the planes whose work is mostly outside Python (the facts plane's inserts run in
+ClickHouse, the archive and the ledger write files) plus proof closure and the
+API; a child worker (``proofstream run --planes identity,catalog``) runs the
+planes whose projections are Python and would otherwise share one GIL. Each store
+is still opened by exactly one process. The child serves its own API on the next
+port, which this one aggregates into ``/status``; it exits when its parent does.
 """
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 import faust
 from mode import ServiceT
 
-from processors.app import ProjectionRuntime, faust_broker_url, faust_credentials
-from processors.batch_engine import BatchProjection
-from processors.proof_closure import ProofClosureRuntime
-from processors.worker import LiveProjection, WorkerAPI
+from processors.engine import Engine
+from processors.faust_config import faust_broker_url, faust_credentials
+from processors.proof_closure import NAME as PROOF_CLOSURE
+from processors.proof_closure import ProofClosureRuntime, route_plane
+from processors.settings import ProcessorSettings
+from processors.worker import LOOPBACK, EngineService, WorkerAPI, install_api
+from proofstream.planes import PLANES, QUERY_PLANE, planes
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
-from sinks.base import Sink
-from sinks.clickhouse import ClickHouseSink, run_query
 
-__all__ = ["PROJECTIONS", "QUERY_PROJECTION", "Worker", "build_worker", "open_sink"]
+__all__ = ["CHILD_PLANES", "Worker", "build_worker", "split_planes", "worker_planes"]
 
-
-def _facts(settings: Settings) -> Sink:
-    return ClickHouseSink.open(settings.clickhouse, settings.state_dir, name="facts")
-
-
-def _evidence(settings: Settings) -> Sink:
-    from sinks.evidence import EvidenceSink
-
-    return EvidenceSink.open(settings.chronicle, settings.state_dir, name="evidence")
-
-
-def _lineage(settings: Settings) -> Sink:
-    from sinks.openlineage import OpenLineageSink
-
-    return OpenLineageSink.open(
-        settings.openlineage,
-        settings.state_dir,
-        name="lineage",
-        kafka_bootstrap=settings.kafka.bootstrap_servers,
-    )
-
-
-def _identity(settings: Settings) -> Sink:
-    from sinks.rdf import RdfSink
-
-    return RdfSink.open(settings.rdf, settings.state_dir, name="identity")
-
-
-def _catalog(settings: Settings) -> Sink:
-    from sinks.datahub import DataHubSink
-
-    return DataHubSink.open(
-        settings.datahub,
-        settings.state_dir,
-        name="catalog",
-        topics=(settings.kafka.topics.events,),
-    )
-
-
-def _archive(settings: Settings) -> Sink:
-    from replay.archive import ArchiveSink
-
-    return ArchiveSink(settings.state_dir.resolve() / "archive", name="archive")
-
-
-PROJECTIONS: Mapping[str, Callable[[Settings], Sink]] = MappingProxyType(
-    {
-        "facts": _facts,
-        "archive": _archive,
-        "evidence": _evidence,
-        "lineage": _lineage,
-        "identity": _identity,
-        "catalog": _catalog,
-    }
-)
-"""Projection name → how to open its sink. The name is also its consumer group
-suffix (``proofstream.<name>``)."""
-
-QUERY_PROJECTION = "facts"
-"""The projection ``proofstream query`` talks to."""
-
-
-def open_sink(name: str, settings: Settings) -> Sink:
-    """Open the sink of projection ``name``. Raises ``ConfigError`` for an unknown name."""
-    try:
-        factory = PROJECTIONS[name]
-    except KeyError:
-        known = ", ".join(sorted(PROJECTIONS))
-        raise ConfigError(f"unknown projection {name!r}; known: {known}") from None
-    return factory(settings)
+CHILD_PLANES = frozenset({"identity", "catalog"})
+"""Planes a split puts in the child process: their projections are Python."""
 
 
 @dataclass(frozen=True)
@@ -105,59 +43,101 @@ class Worker:
 
     web_app: faust.App
     services: list[ServiceT]
-    projections: list[LiveProjection]
     api: WorkerAPI
+    engine: Engine
+    planes: tuple[str, ...]
 
 
-def build_worker(settings: Settings) -> Worker:
-    """Open every configured projection's sink (once, in the worker process) and wrap
-    it for the configured engine, plus the stateful proof-closure app when enabled.
-    The app that serves the API is the first faust projection, else proof closure,
-    else a bare app."""
+def worker_planes(settings: Settings, requested: Sequence[str] | None) -> tuple[str, ...]:
+    """The plane names a worker runs: ``requested`` (``--planes``), else the
+    configured projections plus proof closure when enabled. Raises ``ConfigError``
+    for an unknown name."""
+    known = {*PLANES, PROOF_CLOSURE}
+    names = tuple(requested) if requested else (
+        *settings.processors.projections,
+        *((PROOF_CLOSURE,) if settings.processors.proof_closure else ()),
+    )
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown plane(s) {unknown}; known: {', '.join(sorted(known))}")
+    return names
+
+
+def split_planes(names: Sequence[str], settings: ProcessorSettings, cpus: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``(this process, child process)`` for ``names``. Pure: no split when it is off,
+    on one core, or when either side would be empty."""
+    child = tuple(n for n in names if n in CHILD_PLANES)
+    here = tuple(n for n in names if n not in CHILD_PLANES)
+    if settings.split == "off" or (cpus or 1) < 2 or not child or not here:
+        return tuple(names), ()
+    return here, child
+
+
+def check_exposure(settings: ProcessorSettings) -> str | None:
+    """The API's bearer token, or None on loopback. Raises ``ConfigError`` for an API
+    bound beyond loopback without a token: it would let anyone in."""
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    if settings.web_host not in LOOPBACK and not token:
+        raise ConfigError(
+            f"the worker API binds {settings.web_host}, not loopback: set a bearer token"
+            " in the secrets directory (processors__api_token) or bind 127.0.0.1"
+        )
+    return token
+
+
+def build_worker(
+    settings: Settings, names: Sequence[str], *, peers: Sequence[str] = ()
+) -> Worker:
+    """Open nothing yet: build the engine for ``names``, the proof-closure app when it
+    is among them, and the API. Stores are opened when the engine starts."""
     codec = EventCodec()
     processors = settings.processors
+    token = check_exposure(processors)
     datadir = settings.state_dir.resolve() / "faust"
-    projections: list[LiveProjection] = []
+    chosen = [n for n in names if n != PROOF_CLOSURE]
+    engine_planes = planes(chosen, settings, codec)
     services: list[ServiceT] = []
-    for name in processors.projections:
-        opener = functools.partial(open_sink, name, settings)
-        if processors.engine == "batch":
-            batch = BatchProjection(opener, codec, settings.kafka, processors)
-            projections.append(batch)
-            services.append(batch)
-        else:
-            runtime = ProjectionRuntime(
-                opener, codec, settings.kafka, processors, datadir=datadir, web=not services
-            )
-            projections.append(runtime)
-            services.append(runtime.app)
-    if processors.proof_closure:
+    web_app: faust.App | None = None
+    if PROOF_CLOSURE in names:
+        engine_planes.append(route_plane(settings.kafka, processors))
         closure = ProofClosureRuntime(codec, settings.kafka, processors, datadir=datadir)
-        services.append(closure.app)
-    web_app = next((s for s in services if isinstance(s, faust.App)), None)
+        web_app = closure.app
+    engine = Engine(engine_planes, codec, settings.kafka, processors)
+    services.append(EngineService(engine, processors.stop_timeout_s))
     if web_app is None:
         web_app = _bare_app(settings, datadir)
-    else:
-        services.remove(web_app)
-    _serve_web(web_app, settings)
-    query = QUERY_PROJECTION if QUERY_PROJECTION in processors.projections else None
+    _serve_web(web_app, processors)
+    open_reader = None
+    if QUERY_PLANE in chosen:
+        from sinks.facts.query import FactsReader
+
+        def open_reader() -> FactsReader:
+            return FactsReader.open(settings.clickhouse, settings.state_dir)
+
     api = WorkerAPI(
-        projections,
-        query_projection=query,
-        query_runner=lambda sink, sql: run_query(_clickhouse(sink), sql),
+        engine,
+        open_reader=open_reader,
         state_dir=str(settings.state_dir.resolve()),
+        peers=peers,
+        peer_token=token,
     )
-    return Worker(web_app, services, projections, api)
+    install_api(web_app, api, token)
+    return Worker(web_app, services, api, engine, tuple(names))
 
 
-def _serve_web(app: faust.App, settings: Settings) -> None:
+def _serve_web(app: faust.App, settings: ProcessorSettings) -> None:
     app.conf.web_enabled = True
-    app.conf.web_host = settings.processors.web_host
-    app.conf.web_port = settings.processors.web_port
+    # both loopback addresses when the host is loopback; otherwise exactly the host
+    app.conf.web_bind = "localhost" if settings.web_host in LOOPBACK else settings.web_host
+    app.conf.web_host = settings.web_host
+    app.conf.web_port = settings.web_port
+    app.conf.web_in_thread = False
+    for page in ("router", "tables", "graph", "stats", "metrics"):
+        setattr(app.conf, f"web_{page}_enabled", False)
 
 
 def _bare_app(settings: Settings, datadir: Path) -> faust.App:
-    """A faust App with no agent, only to host the worker's web API."""
+    """A faust App with no agent, only to host the engine and the API."""
     (datadir / "worker").mkdir(parents=True, exist_ok=True)
     return faust.App(
         f"{settings.processors.group_prefix}.worker",
@@ -168,7 +148,6 @@ def _bare_app(settings: Settings, datadir: Path) -> faust.App:
     )
 
 
-def _clickhouse(sink: Sink) -> ClickHouseSink:
-    if not isinstance(sink, ClickHouseSink):
-        raise ConfigError(f"projection {sink.name} is not queryable with SQL")
-    return sink
+def cpu_count() -> int:
+    """Cores this process may use."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
 from sinks.chronicle import ChronicleSettings
-from sinks.clickhouse import ClickHouseSettings
+from sinks.facts.settings import ClickHouseSettings
 from sinks.datahub import DataHubSettings
 from sinks.lineage import OpenLineageSettings
 from sinks.rdf import RdfSettings

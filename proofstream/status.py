@@ -1,4 +1,4 @@
-"""``proofstream status``: lag, watermarks, DLQ counts and sink health per projection."""
+"""``proofstream status``: lag, watermarks, DLQ counts and store health per plane."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from processors.dlq import parse_dead_letter_headers
-from processors.offsets import committed_offsets
-from proofstream.pipeline import open_sink
+from processors.dlq import ALL_PROJECTIONS, parse_dead_letter_headers
+from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
+from schemas.codec import EventCodec
 from schemas.errors import BrokerUnavailableError, ProofstreamError
 
 __all__ = ["collect_status"]
@@ -21,13 +21,15 @@ _DLQ_SCAN_LIMIT = 100_000
 
 
 def collect_status(
-    settings: Settings, projections: list[str], *, open_stores: bool = True
+    settings: Settings, names: list[str], *, open_stores: bool = True
 ) -> dict[str, Any]:
-    """One report. Watermarks and health come from the running worker when there is
-    one, otherwise from opening each sink directly (it is then not in use). With
-    ``open_stores=False`` (a worker is known to run but is busy) stores are never
-    opened: chDB and Oxigraph allow one process per directory."""
+    """One report. A running worker is asked first (it answers in milliseconds and owns
+    the stores); only when none runs are the stores opened directly (chDB and Oxigraph
+    allow one process per directory). With ``open_stores=False`` stores are never
+    opened. Lag is the end offset minus the plane's watermark + 1, summed over
+    partitions; every key of the report is a string (it is printed as JSON)."""
     kafka = settings.kafka
+    worker = WorkerClient(settings, status_timeout_s=10.0).status()
     conf = {**kafka.client_config(), "log_level": "0"}
     consumer = Consumer({**conf, "group.id": f"proofstream-status-{uuid.uuid4().hex}"})
     try:
@@ -35,33 +37,32 @@ def collect_status(
         dlq_total, dlq_by_projection = _dlq_counts(consumer, kafka.topics.dlq)
     finally:
         consumer.close()
-    worker = WorkerClient(settings, status_timeout_s=10.0).status()
     report: dict[str, Any] = {
         "topic": kafka.topics.events,
-        "end_offsets": ends,
+        "end_offsets": {str(p): o for p, o in ends.items()},
         "dlq_records": dlq_total,
         "worker": "running" if worker else "not running",
         "projections": {},
     }
-    for name in projections:
+    live = worker["projections"] if worker else {}
+    for name in names:
         group = f"{settings.processors.group_prefix}.{name}"
-        committed = committed_offsets(kafka, group, kafka.topics.events, list(ends))
-        lag = sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
-        if worker is not None and name in worker["projections"]:
-            live = worker["projections"][name]
-            health, marks = live["health"], live["watermark"]
-        elif open_stores:
+        if name in live:
+            health, marks = live[name]["health"], live[name]["watermark"]
+        elif worker is None and open_stores:
             health, marks = _direct(settings, name)
         else:
-            health, marks = "worker busy", []
+            health, marks = ("not run by the worker" if worker else "worker busy"), []
+        applied = {int(m["partition"]): int(m["offset"]) for m in marks}
+        lag = sum(max(0, end - applied.get(p, -1) - 1) for p, end in ends.items())
         report["projections"][name] = {
             "group": group,
             "health": health,
             "lag": lag,
-            "committed": committed,
             "watermark": marks,
             "dead_letters": dlq_by_projection.get(name, 0),
         }
+    report["dead_letters_all_projections"] = dlq_by_projection.get(ALL_PROJECTIONS, 0)
     return report
 
 
@@ -104,12 +105,12 @@ def _dlq_counts(consumer: Consumer, topic: str) -> tuple[int, Counter[str]]:
 
 def _direct(settings: Settings, name: str) -> tuple[str, list[dict[str, Any]]]:
     try:
-        sink = open_sink(name, settings)
+        store = plane(name, settings, EventCodec()).open_store()
     except ProofstreamError as exc:
         return f"unavailable: {exc}", []
     try:
-        marks = sink.watermark()
+        marks = store.watermark()
     finally:
-        sink.close()
+        store.close()
     watermark = [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(marks.items())]
     return "ok (worker not running)", watermark

@@ -9,17 +9,18 @@ One rebuild, in order:
               sealed segment;
 2. **build**  ``Rebuildable.allocate`` a generation, read the range (archive
               first, then Kafka by explicit assignment, no group, no commits),
-              decode with ``EventCodec.decode_record`` (undecodable records are
-              counted and skipped: the live runtime already dead-lettered them),
-              write through the *same* pure projection into the shadow sink —
-              decoding on this thread while the previous batch is inserted on a
-              writer thread — and flush it;
+              decode with the *same* decode step as the live engine
+              (``sinks.decode``: records it rejects are counted and skipped, the
+              live worker dead-lettered them), write through the *same* pure
+              projection into the shadow store — decoding and projecting on this
+              thread while the previous batch is written on a writer thread — and
+              flush it;
 3. **digest** the shadow and the live store over the same positions; a
               mismatch comes with a per-table diff;
 4. **record** mark the generation built, with an OpenLineage-style run record
               (job ``proofstream.replay.<projection>``, a uuid4 runId, the offset
               range) and one OpenTelemetry span linked to a bounded sample of the
-              original traces (``record["trace"]["traceparent"]``);
+              original traces (the records' ``traceparent`` headers);
 5. **swap**   (optional) ``Rebuildable.swap`` makes it live.
 
 Everything here is driven through the :class:`~sinks.generations.Rebuildable`
@@ -42,11 +43,12 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 from producers.settings import KafkaSettings
-from replay.archive import read_archive, read_manifest
-from replay.source import SourceRecord, log_extents, offsets_at, read_kafka, replay_consumer
+from replay.source import log_extents, offsets_at, read_kafka, replay_consumer
 from schemas.codec import EventCodec
-from schemas.errors import ConfigError, DecodeError
-from sinks.base import LoggedEvent, LogPosition, Sink
+from schemas.errors import ConfigError
+from sinks.archive.reader import read_archive, read_manifest
+from sinks.base import LogRecord, Projection, Store
+from sinks.decode import Needs, decode
 from sinks.generations import LIVE, Digest, LogRange, Rebuildable, TableDiff
 
 __all__ = [
@@ -213,40 +215,21 @@ def _link(traceparent: object) -> Link | None:
     return Link(context, {"proofstream.link": "original-event"}) if context.is_valid else None
 
 
-def _decode(
-    codec: EventCodec, chunk: Sequence[SourceRecord], out: list[LoggedEvent]
-) -> tuple[int, list[object]]:
-    """Append decoded events to ``out``; return (skipped, sample of traceparents)."""
-    decode = codec.decode_record
-    skipped = 0
-    traces: list[object] = []
-    for topic, partition, offset, _key, value, _headers, _ts in chunk:
-        if value is None:
-            skipped += 1
-            continue
-        try:
-            record = decode(value)
-        except DecodeError:
-            skipped += 1  # already in the DLQ: the live runtime dead-lettered it
-            continue
-        out.append(
-            LoggedEvent(
-                LogPosition(topic, partition, offset),
-                record["event_type"],
-                record["event_id"],
-                record,
-            )
-        )
-    if out:
-        context = out[-1].record.get("trace")
-        if context:
-            traces.append(context.get("traceparent"))
-    return skipped, traces
+def _trace_links(records: Sequence[LogRecord], links: list[Link]) -> None:
+    """Add links to the original traces of ``records`` (from their ``traceparent``
+    headers) until the bounded sample is full."""
+    for record in records:
+        if len(links) >= MAX_TRACE_LINKS:
+            return
+        for key, value in record.headers:
+            if key == "traceparent" and (link := _link(value.decode(errors="replace"))):
+                links.append(link)
+                break
 
 
 def _sources(
     plan: RebuildPlan, kafka: KafkaSettings, archive_root: Path | None, projection: str
-) -> Iterator[list[SourceRecord]]:
+) -> Iterator[list[LogRecord]]:
     if plan.from_archive:
         if archive_root is None:
             raise ConfigError("the plan reads the archive but no archive directory was given")
@@ -264,7 +247,7 @@ def rebuild(
     plan: RebuildPlan,
     *,
     kafka: KafkaSettings,
-    projection_version: int,
+    projection: Projection[Any],
     codec: EventCodec | None = None,
     archive_root: Path | None = None,
     swap: bool = False,
@@ -272,7 +255,7 @@ def rebuild(
     require_equal: bool = False,
     batch_events: int = 50_000,
     progress: Callable[[Progress], None] | None = None,
-    sources: Iterable[list[SourceRecord]] | None = None,
+    sources: Iterable[list[LogRecord]] | None = None,
 ) -> RebuildResult:
     """Build a new generation of ``target`` from ``plan``'s range (module docstring).
 
@@ -286,7 +269,7 @@ def rebuild(
     name = target.projection_name
     tracer = trace.get_tracer("proofstream.replay")
     run_id = str(uuid.uuid4())
-    number = target.allocate(projection_version)
+    number = target.allocate(projection.version)
     started = time.perf_counter()
     with tracer.start_as_current_span(
         f"replay.rebuild {name}",
@@ -301,7 +284,13 @@ def rebuild(
         try:
             stream = sources if sources is not None else _sources(plan, kafka, archive_root, name)
             built = _build(
-                target.open_shadow(number), stream, codec, plan.records, batch_events, progress
+                target.open_shadow(number),
+                projection,
+                stream,
+                codec,
+                plan.records,
+                batch_events,
+                progress,
             )
             events_total, skipped, links = built
             seconds = time.perf_counter() - started
@@ -340,41 +329,50 @@ def rebuild(
 
 
 def _build(  # noqa: PLR0917 - private, called once
-    shadow: Sink,
-    stream: Iterable[list[SourceRecord]],
+    shadow: Store[Any],
+    projection: Projection[Any],
+    stream: Iterable[list[LogRecord]],
     codec: EventCodec,
     total: int,
     batch_events: int,
     progress: Callable[[Progress], None] | None,
 ) -> tuple[int, int, list[Link]]:
-    """Decode on this thread while the previous batch is inserted on a writer thread;
-    flush at the end. Returns (events written, records skipped, trace links)."""
+    """Decode and project on this thread while the previous batch is written on a
+    writer thread; flush at the end. Returns (events written, records skipped,
+    trace links)."""
     started = time.perf_counter()
+    needs = Needs.of([projection])
     read = skipped = written = 0
     links: list[Link] = []
-    pending: list[LoggedEvent] = []
+    pending: list[LogRecord] = []
+
+    def prepare(records: list[LogRecord]) -> tuple[Any, Any, int, int]:
+        decoded = decode(codec, records, needs)
+        batch = decoded.batch_for(projection)
+        applied = len(decoded.records) - len(decoded.rejected)
+        return projection.project(batch), batch.upto, applied, len(decoded.rejected)
+
     with ThreadPoolExecutor(1, thread_name_prefix=f"replay-{shadow.name}") as writer:
         inflight: Future[None] | None = None
         for chunk in stream:
             read += len(chunk)
-            bad, traces = _decode(codec, chunk, pending)
-            skipped += bad
-            for tp in traces:
-                if len(links) < MAX_TRACE_LINKS and (link := _link(tp)) is not None:
-                    links.append(link)
+            pending.extend(chunk)
+            _trace_links(chunk, links)
             if len(pending) >= batch_events:
+                writes, upto, applied, bad = prepare(pending)
+                written, skipped = written + applied, skipped + bad
                 if inflight is not None:
                     inflight.result()  # at most one batch in flight: bounded memory
-                written += len(pending)
-                inflight = writer.submit(shadow.write, pending)
+                inflight = writer.submit(shadow.write, writes, upto)
                 pending = []
             if progress is not None:
                 progress(Progress(read, total, skipped, time.perf_counter() - started))
         if inflight is not None:
             inflight.result()
         if pending:
-            written += len(pending)
-            writer.submit(shadow.write, pending).result()
+            writes, upto, applied, bad = prepare(pending)
+            written, skipped = written + applied, skipped + bad
+            writer.submit(shadow.write, writes, upto).result()
         writer.submit(shadow.flush).result()
     shadow.close()
     return written, skipped, links

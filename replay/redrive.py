@@ -29,10 +29,11 @@ from typing import Any
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from processors.dlq import parse_dead_letter_headers
+from processors.dlq import ALL_PROJECTIONS, parse_dead_letter_headers
 from producers.settings import KafkaSettings
-from replay.source import SourceRecord, log_extents, read_kafka, replay_consumer
+from replay.source import log_extents, read_kafka, replay_consumer
 from schemas.errors import BrokerUnavailableError
+from sinks.base import LogRecord
 
 __all__ = ["DeadLetterView", "RedriveReport", "list_dead_letters", "redrive"]
 
@@ -41,12 +42,13 @@ __all__ = ["DeadLetterView", "RedriveReport", "list_dead_letters", "redrive"]
 class DeadLetterView:
     """One DLQ record: where it sits, its ``dlq.*`` headers and original record."""
 
-    record: SourceRecord
+    record: LogRecord
     dlq: dict[str, str]
 
     @property
     def coordinate(self) -> str:
-        return f"{self.record[0]}:{self.record[1]}:{self.record[2]}"
+        pos = self.record.position
+        return f"{pos.topic}:{pos.partition}:{pos.offset}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +72,7 @@ def _dead_letters(kafka: KafkaSettings) -> Iterator[DeadLetterView]:
         covered = {(topic, p): (e.low, e.high - 1) for p, e in extents.items() if e.high > e.low}
         for chunk in read_kafka(consumer, covered, idle_timeout_s=30):
             for record in chunk:
-                yield DeadLetterView(record, dict(parse_dead_letter_headers(record[5])))
+                yield DeadLetterView(record, dict(parse_dead_letter_headers(record.headers)))
     finally:
         consumer.close()
 
@@ -111,7 +113,8 @@ def redrive(
     matched: list[DeadLetterView] = []
     already = 0
     for view in _dead_letters(kafka):
-        if projection and view.dlq.get("dlq.projection") != projection:
+        # a letter of every projection (the decode step's) matches any --projection
+        if projection and view.dlq.get("dlq.projection") not in (projection, ALL_PROJECTIONS):
             continue
         if error and view.dlq.get("dlq.error") != error:
             continue
@@ -142,7 +145,7 @@ def redrive(
                 "error": v.dlq.get("dlq.error"),
                 "reason": v.dlq.get("dlq.reason"),
                 "projection": v.dlq.get("dlq.projection"),
-                "value_sha256": hashlib.sha256(v.record[4] or b"").hexdigest(),
+                "value_sha256": hashlib.sha256(v.record.value or b"").hexdigest(),
             }
             for v in matched
         ],
@@ -173,17 +176,19 @@ def _produce(kafka: KafkaSettings, views: list[DeadLetterView], redrive_id: str)
             failures.append(str(err))
 
     for view in views:
-        topic, partition, offset, key, value, headers, _ts = view.record
+        record = view.record
         source = view.dlq.get("dlq.source.topic") or kafka.topics.events
         kept: list[tuple[str, str | bytes | None]] = [
-            (k, v) for k, v in headers if not k.startswith("dlq.")
+            (k, v) for k, v in record.headers if not k.startswith("dlq.")
         ]
         kept += [
             ("redrive.id", redrive_id.encode()),
-            ("redrive.from", f"{topic}:{partition}:{offset}".encode()),
+            ("redrive.from", view.coordinate.encode()),
             ("redrive.error", view.dlq.get("dlq.error", "").encode()),
         ]
-        producer.produce(source, value=value, key=key, headers=kept, on_delivery=on_delivery)
+        producer.produce(
+            source, value=record.value, key=record.key, headers=kept, on_delivery=on_delivery
+        )
         producer.poll(0)
     remaining = producer.flush(60)
     if remaining or failures:

@@ -6,8 +6,8 @@ offset (``Consumer.assign``) and a partition is done once its last offset was
 read. High watermarks are taken once, at the start (``get_watermark_offsets``);
 records produced later belong to the live worker.
 
-Records come out in chunks of :data:`SourceRecord` tuples (plain tuples: this is
-the hot path of a rebuild and of the benchmark).
+Records come out in chunks of :class:`~sinks.base.LogRecord`, the one record type
+live processing and replay share.
 """
 
 from __future__ import annotations
@@ -19,19 +19,16 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 
 from producers.settings import KafkaSettings
 from schemas.errors import BrokerUnavailableError, ConfigError
+from sinks.base import LogPosition, LogRecord
 from sinks.generations import LogRange
 
 __all__ = [
     "Extent",
-    "SourceRecord",
     "log_extents",
     "offsets_at",
     "read_kafka",
     "replay_consumer",
 ]
-
-SourceRecord = tuple[str, int, int, bytes | None, bytes | None, tuple[tuple[str, bytes], ...], int]
-"""``(topic, partition, offset, key, value, headers, timestamp_ms)`` of one record."""
 
 _TIMEOUT_S = 30.0
 
@@ -104,7 +101,7 @@ def offsets_at(
 
 def read_kafka(
     consumer: Consumer, covered: LogRange, *, chunk: int = 5000, idle_timeout_s: float = 60.0
-) -> Iterator[list[SourceRecord]]:
+) -> Iterator[list[LogRecord]]:
     """Yield every record of ``covered`` (inclusive ranges) in chunks, then stop.
 
     Order holds within a partition; partitions interleave. Records past a
@@ -148,7 +145,7 @@ def _headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
 def _convert(
     messages: list[Message], last: Mapping[tuple[str, int], int], pending: set[tuple[str, int]]
 ) -> list[SourceRecord]:
-    out: list[SourceRecord] = []
+    out: list[LogRecord] = []
     for msg in messages:
         err = msg.error()
         if err is not None:
@@ -163,7 +160,13 @@ def _convert(
         if offset > end:
             continue  # produced after the range was fixed: the live worker's business
         out.append(
-            (topic, partition, offset, msg.key(), msg.value(), _headers(msg), msg.timestamp()[1])
+            LogRecord(
+                LogPosition(topic, partition, offset),
+                msg.key(),
+                msg.value(),
+                _headers(msg),
+                msg.timestamp()[1],
+            )
         )
         if offset == end:
             pending.discard(key)

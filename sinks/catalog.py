@@ -49,7 +49,8 @@ from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import SchemaCatalog
 from sinks.base import Batch
-from sinks.facts import TABLE_COLUMNS, closes_issue_ref
+from schemas.refs import closes_issue_ref
+from sinks.facts.views import TABLE_COLUMNS
 
 __all__ = [
     "DEFAULT_PROCESSORS",

@@ -46,18 +46,17 @@ class Rejection:
 @dataclass(frozen=True, slots=True)
 class Needs:
     """What a set of projections reads of a batch: the event types to decode in
-    Python (``None``: every type), whether any reads still-encoded records or the
-    raw records."""
+    Python (``None``: every type) and whether any reads still-encoded records (raw
+    records are always kept)."""
 
     decode: frozenset[str] | None = frozenset()
     encoded: bool = False
-    raw: bool = False
 
     @classmethod
     def of(cls, projections: Iterable[Projection[object]]) -> Needs:
         """The union of what ``projections`` read. Pure."""
         types: set[str] | None = set()
-        encoded = raw = False
+        encoded = False
         for projection in projections:
             if projection.input is Input.EVENTS:
                 if projection.reads is None or types is None:
@@ -66,9 +65,7 @@ class Needs:
                     types |= projection.reads
             elif projection.input is Input.ENCODED:
                 encoded = True
-            else:
-                raw = True
-        return cls(None if types is None else frozenset(types), encoded, raw)
+        return cls(None if types is None else frozenset(types), encoded)
 
     def decodes(self, event_type: str) -> bool:
         return self.decode is None or event_type in self.decode
@@ -76,14 +73,14 @@ class Needs:
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
-    """One decoded batch: every part any projection needs, in log order."""
+    """One decoded batch: the records as read, every part any projection needs (in
+    log order), and the records no projection may apply."""
 
     upto: Watermark
+    records: Sequence[LogRecord] = ()
     events: Sequence[LoggedEvent] = ()
     encoded: Sequence[Encoded] = ()
-    raw: Sequence[LogRecord] = ()
     rejected: Sequence[Rejection] = ()
-    records: int = 0
     _by_reads: dict[tuple[Input, frozenset[str] | None], Batch] = field(
         default_factory=dict, compare=False, repr=False
     )
@@ -100,7 +97,7 @@ class Decoded:
 
 def _select(decoded: Decoded, input_: Input, reads: frozenset[str] | None) -> Batch:
     if input_ is Input.RAW:
-        return Batch(upto=decoded.upto, raw=decoded.raw)
+        return Batch(upto=decoded.upto, raw=decoded.records)
     if input_ is Input.ENCODED:
         encoded = decoded.encoded
         if reads is not None:
@@ -145,14 +142,7 @@ def decode(codec: EventCodec, records: Sequence[LogRecord], needs: Needs) -> Dec
             continue
         if needs.encoded:
             encoded.append(Encoded(pos, event_type, fingerprint, body))
-    return Decoded(
-        upto=upto,
-        events=events,
-        encoded=encoded,
-        raw=records if needs.raw else (),
-        rejected=rejected,
-        records=len(records),
-    )
+    return Decoded(upto=upto, records=records, events=events, encoded=encoded, rejected=rejected)
 
 
 def _error_name(exc: DecodeError) -> str:

@@ -47,7 +47,7 @@ from typing import Any, Final
 from urllib.parse import quote
 
 from sinks.base import Batch
-from sinks.facts import closes_issue_ref
+from schemas.refs import closes_issue_ref
 
 __all__ = [
     "DEFAULT_BASE_IRI",

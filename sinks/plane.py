@@ -33,6 +33,8 @@ class Plane(Generic[W]):
     projection: Projection[W]
     open_store: Callable[[], Store[W]]
     generations: Callable[[Store[W]], Rebuildable] | None = None
+    group: str | None = None
+    """Consumer group suffix when it is not the plane's name."""
 
     @property
     def rebuildable(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import typer
@@ -9,7 +10,7 @@ from rich.console import Console
 
 from proofstream.settings import Settings
 
-__all__ = ["console", "console_error", "settings_of"]
+__all__ = ["configure_logging", "console", "console_error", "settings_of"]
 
 console = Console()
 _err = Console(stderr=True)
@@ -27,3 +28,10 @@ def console_error(message: str) -> None:
     """Print an expected failure as one readable line on stderr."""
     _err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
     sys.stderr.flush()
+
+
+def configure_logging(level: str) -> None:
+    """Route every library's logging through Python logging at ``level``, on stderr."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-import logging
+import os
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -14,11 +14,11 @@ from rich.table import Table
 
 from processors.worker import jsonable, run_worker
 from producers.topics import ensure_topics
-from proofstream.cli.common import console, settings_of
-from proofstream.pipeline import PROJECTIONS, QUERY_PROJECTION, build_worker, open_sink
+from proofstream.children import ChildWorker, exit_with_parent
+from proofstream.cli.common import configure_logging, console, settings_of
+from proofstream.pipeline import build_worker, cpu_count, split_planes, worker_planes
 from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
-from sinks.clickhouse import ClickHouseSink, run_query
 
 __all__ = ["query", "run", "status"]
 
@@ -31,26 +31,46 @@ class OutputFormat(StrEnum):
 
 def run(
     ctx: typer.Context,
-    loglevel: str = typer.Option("warning", help="faust/mode log level."),
+    planes: Annotated[
+        str | None,
+        typer.Option(
+            "--planes",
+            help="Comma-separated planes to run in this process (facts, archive, evidence,"
+            " lineage, identity, catalog, proof-closure); default: all configured, split"
+            " over two processes on a multi-core machine.",
+        ),
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option("--port", help="API port (default PROOFSTREAM_PROCESSORS__WEB_PORT).")
+    ] = None,
+    loglevel: Annotated[str, typer.Option(help="Log level of the worker.")] = "warning",
+    with_parent: Annotated[bool, typer.Option("--with-parent", hidden=True)] = False,
 ) -> None:
-    """Run the live worker: one consumer group per projection, until SIGTERM.
+    """Run the live worker until SIGTERM: one consumer, every plane in its lane.
 
     Creates the project's topics when missing. While it runs, it owns the embedded
-    stores; ``proofstream query`` and ``status`` ask it over HTTP on
+    stores; `proofstream query` and `status` ask it over HTTP on
     PROOFSTREAM_PROCESSORS__WEB_HOST:WEB_PORT (127.0.0.1:6066).
     """
     settings = settings_of(ctx)
-    logging.basicConfig(level=loglevel.upper())
+    if port is not None:
+        processors = settings.processors.model_copy(update={"web_port": port})
+        settings = settings.model_copy(update={"processors": processors})
+    configure_logging(loglevel)
+    if with_parent:
+        exit_with_parent()
     ensure_topics(settings.kafka)
-    worker = build_worker(settings)
-    names = [p.name for p in worker.projections]
-    if settings.processors.proof_closure:
-        names.append("proof-closure")
-    console.print(
-        f"worker ({settings.processors.engine} engine): {', '.join(names)}; API on "
-        f"http://{settings.processors.web_host}:{settings.processors.web_port}"
-    )
-    run_worker(worker.web_app, worker.services, worker.projections, worker.api, loglevel)
+    names = worker_planes(settings, planes.split(",") if planes else None)
+    here, child = (names, ()) if planes else split_planes(names, settings.processors, cpu_count())
+    web_port = settings.processors.web_port
+    peers = [f"http://127.0.0.1:{web_port + 1}"] if child else []
+    worker = build_worker(settings, here, peers=peers)
+    services = list(worker.services)
+    if child:
+        services.append(ChildWorker(settings, child, web_port + 1, dict(os.environ)))
+    layout = ", ".join(here) + (f" | child process: {', '.join(child)}" if child else "")
+    console.print(f"worker: {layout}; API on http://{settings.processors.web_host}:{web_port}")
+    run_worker(worker.web_app, services, worker.api, loglevel)
 
 
 def query(
@@ -70,12 +90,16 @@ def query(
     client = WorkerClient(settings)
     answer = client.query(sql) if client.available() else None
     if answer is None:
-        sink = open_sink(QUERY_PROJECTION, settings)
+        from sinks.facts.query import FactsReader
+        from sinks.facts.store import ClickHouseStore
+
+        # no worker: open the store (its migrations make the tables), then read
+        ClickHouseStore.open(settings.clickhouse, settings.state_dir).close()
+        reader = FactsReader.open(settings.clickhouse, settings.state_dir)
         try:
-            assert isinstance(sink, ClickHouseSink)
-            result = run_query(sink, sql)
+            result = reader.query(sql)
         finally:
-            sink.close()
+            reader.close()
         answer = {"columns": list(result.columns), "rows": jsonable([list(r) for r in result.rows])}
     _print_result(answer, output)
 
@@ -86,7 +110,7 @@ def status(
 ) -> None:
     """For each projection: consumer lag, watermark per partition, DLQ count, sink health."""
     settings = settings_of(ctx)
-    report = collect_status(settings, list(settings.processors.projections or PROJECTIONS))
+    report = collect_status(settings, list(settings.processors.projections))
     if json_out:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return

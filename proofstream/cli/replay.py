@@ -25,10 +25,10 @@ tree heads.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import (
@@ -42,18 +42,18 @@ from rich.progress import Progress as RichProgress
 from rich.table import Table
 
 from proofstream.cli.common import console, console_error, settings_of
-from proofstream.pipeline import open_sink
+from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
-from replay.archive import ArchiveSink, verify_archive
 from replay.rebuild import Progress, RebuildResult, StartFrom, plan_rebuild, rebuild
 from replay.redrive import list_dead_letters, redrive
 from replay.source import log_extents, read_kafka, replay_consumer
+from schemas.codec import EventCodec
 from schemas.errors import ConfigError
-from sinks.base import Sink
-from sinks.clickhouse import ClickHouseSink
-from sinks.clickhouse_generations import ClickHouseGenerations
-from sinks.facts import FactsProjection
+from sinks.archive.projection import ArchiveProjection
+from sinks.archive.reader import verify_archive
+from sinks.archive.store import ArchiveStore
+from sinks.base import Batch, LogRecord, Projection, high_offsets
 from sinks.generations import GenerationStatus, Rebuildable
 
 __all__ = ["app", "archive_app", "dlq_app"]
@@ -80,57 +80,20 @@ def _refuse_if_worker(settings: Settings) -> None:
         )
 
 
-def _rebuildable(sink: Sink, settings: Settings) -> tuple[Rebuildable, int]:
-    """The :class:`Rebuildable` of an open live sink and the projection version a
-    rebuild records. One entry per plane; the file-based planes keep a generation
-    per directory with a ``current`` pointer (``sinks.directories``)."""
-    state_dir = settings.state_dir
-    if isinstance(sink, ClickHouseSink):
-        facts = ClickHouseGenerations(sink, FactsProjection())
-        return facts, facts.projection.version
-    from sinks.datahub import DataHubSink
-    from sinks.evidence import EvidenceSink
-    from sinks.openlineage import OpenLineageSink
-    from sinks.rdf import RdfSink
-
-    if isinstance(sink, RdfSink):
-        from sinks.rdf_generations import RdfGenerations
-
-        identity = RdfGenerations(sink, settings.rdf, state_dir)
-        return identity, identity.projection_version
-    if isinstance(sink, DataHubSink):
-        from sinks.datahub_generations import DataHubGenerations
-
-        catalog = DataHubGenerations(
-            sink, settings.datahub, state_dir, topics=(settings.kafka.topics.events,)
-        )
-        return catalog, catalog.projection_version
-    if isinstance(sink, EvidenceSink):
-        from sinks.ledger_generations import LedgerGenerations
-
-        evidence = LedgerGenerations(sink, settings.chronicle, state_dir)
-        return evidence, evidence.projection_version
-    if isinstance(sink, OpenLineageSink):
-        from sinks.lineage_generations import LineageGenerations
-
-        lineage = LineageGenerations(
-            sink,
-            settings.openlineage,
-            state_dir,
-            kafka_bootstrap=settings.kafka.bootstrap_servers,
-        )
-        return lineage, lineage.projection_version
-    raise ConfigError(f"projection {sink.name} does not implement Rebuildable yet")
-
-
 @contextlib.contextmanager
-def _generations(settings: Settings, projection: str) -> Iterator[tuple[Rebuildable, int]]:
+def _generations(
+    settings: Settings, projection: str
+) -> Iterator[tuple[Rebuildable, Projection[Any]]]:
+    """The plane's generations and projection, its live store open for the duration."""
     _refuse_if_worker(settings)
-    sink = open_sink(projection, settings)
+    chosen = plane(projection, settings, EventCodec())
+    if chosen.generations is None:
+        raise ConfigError(f"{projection} is not rebuilt by replay (it is the log itself)")
+    store = chosen.open_store()
     try:
-        yield _rebuildable(sink, settings)
+        yield chosen.generations(store), chosen.projection
     finally:
-        sink.close()
+        store.close()
 
 
 def _start(from_time: str | None, from_archive: bool) -> tuple[StartFrom, int | None]:
@@ -174,12 +137,12 @@ def _run(
         raise ConfigError(
             "--swap needs the whole log: a --from-time generation lacks earlier events"
         )
-    with _generations(settings, projection) as (target, version), _progress() as report:
+    with _generations(settings, projection) as (target, mapping), _progress() as report:
         result = rebuild(
             target,
             plan,
             kafka=settings.kafka,
-            projection_version=version,
+            projection=mapping,
             archive_root=_archive_root(settings),
             swap=swap,
             progress=report,
@@ -284,7 +247,7 @@ def generations_cmd(
     ctx: typer.Context, projection: Annotated[str, typer.Argument(help="Projection name.")]
 ) -> None:
     """List the generations of PROJECTION: status, range, digest, projection version."""
-    with _generations(settings_of(ctx), projection) as (target, _):
+    with _generations(settings_of(ctx), projection) as (target, _mapping):
         table = Table("gen", "status", "version", "covered", "digest", "run id")
         for g in target.generations():
             covered = " ".join(f"{p}:{a}-{b}" for (_, p), (a, b) in sorted(g.covered.items()))
@@ -305,7 +268,7 @@ def gc_cmd(
 ) -> None:
     """Drop the data of every old, built-but-not-swapped and failed generation."""
     keep = {GenerationStatus.LIVE, GenerationStatus.DROPPED, GenerationStatus.BUILDING}
-    with _generations(settings_of(ctx), projection) as (target, _):
+    with _generations(settings_of(ctx), projection) as (target, _mapping):
         for g in target.generations():
             if g.status not in keep:
                 target.drop(g.number)
@@ -328,24 +291,28 @@ def archive_sync(
     """Copy the events topic up to its current high watermarks into the archive
     (idempotent: archived offsets are skipped), then seal the open segments."""
     settings = settings_of(ctx)
-    sink = ArchiveSink(_archive_root(settings))
+    store = ArchiveStore(_archive_root(settings))
+    projection = ArchiveProjection()
     topic = settings.kafka.topics.events
     consumer = replay_consumer(settings.kafka, "archive")
     try:
-        marks = sink.watermark()
+        marks = store.watermark()
         covered = {
             (topic, p): (max(e.low, marks.get((topic, p), -1) + 1), e.high - 1)
             for p, e in log_extents(consumer, topic).items()
         }
         copied = 0
         for chunk in read_kafka(consumer, covered):
-            sink.append(chunk)
+            batch = Batch(raw=chunk, upto=_highs(chunk))
+            store.write(projection.project(batch), batch.upto)
             copied += len(chunk)
-            sink.flush()
-        sink.flush(seal_all=seal_all)
+            store.flush()
+        if seal_all:
+            store.seal()
     finally:
         consumer.close()
-    console.print(f"archived {copied} records into {sink.root}")
+        store.close()
+    console.print(f"archived {copied} records into {store.root}")
 
 
 @archive_app.command(name="verify")
@@ -408,3 +375,7 @@ def dlq_redrive(
         console.print(
             f"evidence {report.report_path} sha256 {report.report_sha256}", highlight=False
         )
+
+
+def _highs(records: Sequence[LogRecord]) -> dict[tuple[str, int], int]:
+    return high_offsets(r.position for r in records)

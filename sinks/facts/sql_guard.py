@@ -1,7 +1,7 @@
 """Read-only guard and result type of the direct query path. Pure, no I/O.
 
-The direct query path (:func:`sinks.clickhouse.run_query`, later also served over
-HTTP by the worker) runs analyst SQL against the facts plane. Read-only is
+Analyst queries (:class:`sinks.facts.query.FactsReader`, used directly by the CLI
+and served over HTTP by the worker) run against the facts plane. Read-only is
 enforced twice: :func:`check_read_only` rejects anything but one
 ``SELECT``/``WITH``/``SHOW``/``DESCRIBE``/``EXPLAIN`` statement, and the query
 then runs with the ClickHouse setting ``readonly=1``, so a statement that slips

@@ -31,7 +31,11 @@ from typing import Any
 
 import orjson
 
-from sinks.base import Batch
+from collections.abc import Sequence
+
+from sinks.base import LoggedEvent
+
+Batch = Sequence[LoggedEvent]
 
 __all__ = [
     "PROJECTION_VERSION",

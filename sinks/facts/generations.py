@@ -7,7 +7,10 @@ database (chDB opens one data directory per process, so a second directory or
 a second client is not an option: this class shares the live sink's client).
 
 - ``allocate`` creates ``<table>__g<N>`` for every facts table with
-  ``CREATE TABLE … AS <table>`` (same columns, engine and settings as live).
+  ``CREATE TABLE … AS <table>`` (same columns, engine and settings as live);
+  ``open_shadow`` is the live store class with that suffix: its own landing
+  tables and views feed the shadow tables, and are dropped again when the
+  generation is finished or failed (after a swap those names hold old data).
 - ``digest`` is order-independent: per table ``count()`` and
   ``sum(cityHash64(tuple(<columns>)))`` (mod 2^64) over ``FINAL`` rows. ``tuple``
   keeps NULLs hashable (``cityHash64(NULL, …)`` is NULL and would vanish from the
@@ -29,7 +32,6 @@ a second client is not an option: this class shares the live sink's client).
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -39,10 +41,13 @@ import orjson
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+from schemas.catalog import SchemaCatalog
 from schemas.errors import ConfigError, SinkUnavailableError
-from sinks.base import Batch, Watermark, advance, high_offsets
-from sinks.clickhouse import ClickHouseSink, batch_signature, to_arrow
-from sinks.facts import TABLE_COLUMNS, FactsProjection
+from sinks.base import Watermark
+from sinks.facts.digest import combined, covered_json, covered_of, diff_sql, digest_sql
+from sinks.facts.migrate import forget_pipeline
+from sinks.facts.store import ClickHouseStore
+from sinks.facts.views import TABLE_COLUMNS
 from sinks.generations import (
     LIVE,
     Digest,
@@ -52,10 +57,7 @@ from sinks.generations import (
     TableDiff,
 )
 
-__all__ = ["DIGEST_EXCLUDED", "ClickHouseGenerations", "ClickHouseShadowSink", "range_filter"]
-
-DIGEST_EXCLUDED = frozenset({"ingest_version"})
-"""Columns left out of digests and diffs (see the module docstring)."""
+__all__ = ["ClickHouseGenerations"]
 
 _GENERATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS generations
@@ -90,93 +92,6 @@ _COLUMNS = (
 )
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def range_filter(covered: LogRange) -> str:
-    """A SQL predicate on ``proof_facts`` log columns selecting ``covered``. Pure."""
-    if not covered:
-        return "0"
-    return " OR ".join(
-        f"(log_topic = {_quote(topic)} AND log_partition = {partition}"
-        f" AND log_offset BETWEEN {first} AND {last})"
-        for (topic, partition), (first, last) in sorted(covered.items())
-    )
-
-
-def _covered_json(covered: LogRange) -> str:
-    return orjson.dumps(
-        [
-            {"topic": t, "partition": p, "first": first, "last": last}
-            for (t, p), (first, last) in sorted(covered.items())
-        ]
-    ).decode()
-
-
-def _covered_of(text: str) -> LogRange:
-    if not text:
-        return {}
-    return {
-        (i["topic"], int(i["partition"])): (int(i["first"]), int(i["last"]))
-        for i in orjson.loads(text)
-    }
-
-
-class ClickHouseShadowSink:
-    """A :class:`~sinks.base.Sink` writing the facts projection into one slot's tables.
-
-    Same rows, Arrow inserts and per-batch dedup tokens as :class:`ClickHouseSink`,
-    so ``write`` is idempotent. ``flush`` keeps the watermark in memory only: a
-    shadow is rebuilt whole or thrown away, and the live watermark is recorded at
-    swap time. ``close`` does not close the shared client.
-    """
-
-    def __init__(self, client: Client, slot: str, projection: FactsProjection, name: str) -> None:
-        self._client = client
-        self._slot = slot
-        self._projection = projection
-        self._name = name
-        self._pending: Watermark = {}
-        self._flushed: Watermark = {}
-
-    @property
-    def name(self) -> str:
-        return self._name
-
-    def write(self, batch: Batch) -> None:
-        """Insert ``batch``'s rows into the slot's tables. Raises ``SinkUnavailableError``."""
-        if not batch:
-            return
-        version = self._projection.version
-        signature = batch_signature(batch)
-        for table, rows in self._projection.project(batch).items():
-            if not len(rows):
-                continue
-            try:
-                self._client.insert_arrow(
-                    f"{table}{self._slot}",
-                    to_arrow(rows),
-                    settings={"insert_deduplication_token": f"{table}:v{version}:{signature}"},
-                )
-            except ClickHouseError as exc:
-                raise SinkUnavailableError(
-                    self._name, f"insert into {table}{self._slot} failed: {exc}"
-                ) from exc
-        self._pending = advance(self._pending, high_offsets(batch))
-
-    def flush(self) -> None:
-        """Inserts are synchronous: only the in-memory watermark moves."""
-        self._flushed = advance(self._flushed, self._pending)
-        self._pending = {}
-
-    def watermark(self) -> Watermark:
-        return dict(self._flushed)
-
-    def close(self) -> None:
-        """Nothing to release: the client belongs to the live sink."""
-
-
 class ClickHouseGenerations:
     """:class:`~sinks.generations.Rebuildable` for the facts plane (module docstring).
 
@@ -185,9 +100,10 @@ class ClickHouseGenerations:
     rebuild runs (a new version after a bug fix).
     """
 
-    def __init__(self, live: ClickHouseSink, projection: FactsProjection | None = None) -> None:
+    def __init__(self, live: ClickHouseStore, catalog: SchemaCatalog, version: int) -> None:
         self._live = live
-        self._projection = projection or FactsProjection()
+        self._catalog = catalog
+        self._version = version
         self._tables = tuple(TABLE_COLUMNS)
         self._command(_GENERATIONS_DDL)
         if not self.generations():
@@ -196,10 +112,6 @@ class ClickHouseGenerations:
     @property
     def projection_name(self) -> str:
         return self._live.name
-
-    @property
-    def projection(self) -> FactsProjection:
-        return self._projection
 
     @property
     def client(self) -> Client:
@@ -230,7 +142,7 @@ class ClickHouseGenerations:
                 status=GenerationStatus(str(r["status"])),
                 created_at_us=int(r["created_at"].timestamp() * 1_000_000),
                 projection_version=int(r["projection_version"]),
-                covered=_covered_of(str(r["covered"])),
+                covered=covered_of(str(r["covered"])),
                 digest=str(r["digest"]),
                 lineage=orjson.loads(r["lineage"]) if r["lineage"] else {},
             )
@@ -275,7 +187,7 @@ class ClickHouseGenerations:
             old["slot"] if slot is None else slot,
             now_us if created is None else int(created.timestamp() * 1_000_000),
             old["projection_version"] if version is None else version,
-            old["covered"] if covered is None else _covered_json(covered),
+            old["covered"] if covered is None else covered_json(covered),
             old["digest"] if digest is None else digest,
             old["lineage"] if lineage is None else orjson.dumps(lineage).decode(),
             old["note"] if note is None else note,
@@ -297,43 +209,29 @@ class ClickHouseGenerations:
         """Record generation N+1 ``building`` and create its empty shadow tables."""
         number = max((g.number for g in self.generations()), default=0) + 1
         slot = f"__g{number}"
+        forget_pipeline(self.client, slot)  # leftovers of a crash
         for table in self._tables:
-            self._command(f"DROP TABLE IF EXISTS {table}{slot}")  # leftovers of a crash
+            self._command(f"DROP TABLE IF EXISTS {table}{slot}")
             self._command(f"CREATE TABLE {table}{slot} AS {table}")
         self._record(number, GenerationStatus.BUILDING, slot=slot, version=projection_version)
         return number
 
-    def open_shadow(self, number: int) -> ClickHouseShadowSink:
-        """A sink writing into generation ``number``'s tables (not live)."""
+    def open_shadow(self, number: int) -> ClickHouseStore:
+        """The live store class writing into generation ``number``'s tables only."""
         slot = self.slot_of(number)
         if not slot:
             raise ConfigError(f"generation {number} is live; shadows are never written live")
-        return ClickHouseShadowSink(
-            self.client, slot, self._projection, f"{self.projection_name}__g{number}"
+        return ClickHouseStore(
+            self.client,
+            name=f"{self.projection_name}{slot}",
+            suffix=slot,
+            catalog=self._catalog,
+            version=self._version,
+            owns_client=False,
         )
 
     def _slot(self, target: int | Literal["live"]) -> str:
         return "" if target == LIVE else self.slot_of(int(target))
-
-    def _hash_expr(self, table: str) -> str:
-        columns = [c for c in self._columns(table) if c not in DIGEST_EXCLUDED]
-        return f"cityHash64(tuple({', '.join(f'`{c}`' for c in columns)}))"
-
-    def _columns(self, table: str) -> list[str]:
-        rows = self._query(
-            "SELECT name FROM system.columns WHERE database = currentDatabase()"
-            " AND table = {t:String} ORDER BY position",
-            {"t": table},
-        )
-        return [str(r[0]) for r in rows]
-
-    def _where(self, table: str, slot: str, covered: LogRange) -> str:
-        if table == "proof_facts":
-            return range_filter(covered)
-        return (
-            f"event_id IN (SELECT event_id FROM proof_facts{slot} FINAL"
-            f" WHERE {range_filter(covered)})"
-        )
 
     def digest(self, target: int | Literal["live"], covered: LogRange) -> Digest:
         """The digest of ``target`` restricted to ``covered`` (module docstring)."""
@@ -341,34 +239,17 @@ class ClickHouseGenerations:
         parts: dict[str, str] = {}
         rows: dict[str, int] = {}
         for table in self._tables:
-            result = self._query(
-                f"SELECT count(), sum({self._hash_expr(table)}) FROM {table}{slot} FINAL"
-                f" WHERE {self._where(table, slot, covered)}"
-            )
-            count, total = result[0]
+            count, total = self._query(digest_sql(table, slot, covered))[0]
             rows[table] = int(count)
             parts[table] = f"{int(count)}:{int(total or 0):016x}"
-        combined = hashlib.sha256(
-            "\n".join(f"{t}={parts[t]}" for t in sorted(parts)).encode()
-        ).hexdigest()
-        return Digest(value=combined, parts=parts, rows=rows)
+        return Digest(value=combined(parts), parts=parts, rows=rows)
 
     def diff(self, number: int, covered: LogRange) -> Sequence[TableDiff]:
         """Rows added/removed/changed per table, keyed by ``event_id``, generation vs live."""
         slot = self.slot_of(number)
         out = []
         for table in self._tables:
-            h = self._hash_expr(table)
-            result = self._query(
-                "SELECT countIf(l.h IS NULL), countIf(s.h IS NULL),"
-                " countIf(l.h IS NOT NULL AND s.h IS NOT NULL AND l.h != s.h),"
-                " groupArrayIf(5)(coalesce(l.k, s.k), l.h IS NULL OR s.h IS NULL OR l.h != s.h)"
-                f" FROM (SELECT event_id AS k, {h} AS h FROM {table} FINAL"
-                f"       WHERE {self._where(table, '', covered)}) AS l"
-                f" FULL OUTER JOIN (SELECT event_id AS k, {h} AS h FROM {table}{slot} FINAL"
-                f"       WHERE {self._where(table, slot, covered)}) AS s ON l.k = s.k"
-                " SETTINGS join_use_nulls = 1"
-            )
+            result = self._query(diff_sql(table, slot, covered))
             added, removed, changed, sample = result[0]
             out.append(
                 TableDiff(table, int(added), int(removed), int(changed), tuple(map(str, sample)))
@@ -378,13 +259,16 @@ class ClickHouseGenerations:
     def finish(
         self, number: int, covered: LogRange, digest: Digest, lineage: Mapping[str, Any]
     ) -> None:
-        """Mark generation ``number`` built, with what it covers and its digest."""
+        """Mark generation ``number`` built, with what it covers and its digest, and drop
+        its ingest views: nothing writes into a built generation any more."""
+        self._forget(number)
         self._record(
             number, GenerationStatus.BUILT, covered=covered, digest=digest.value, lineage=lineage
         )
 
     def fail(self, number: int, reason: str) -> None:
         """Mark generation ``number`` failed (its tables stay until ``drop``)."""
+        self._forget(number)
         self._record(number, GenerationStatus.FAILED, note=reason[:2000])
 
     def swap(self, number: int) -> None:
@@ -405,7 +289,7 @@ class ClickHouseGenerations:
         for old in previous:
             self._record(old.number, GenerationStatus.OLD, slot=slot)
         self._record(number, GenerationStatus.LIVE, slot="")
-        covered = _covered_of(str(row["covered"]))
+        covered = covered_of(str(row["covered"]))
         marks = {key: last for key, (_, last) in covered.items()}
         if marks:
             self._record_watermark(marks)
@@ -435,6 +319,12 @@ class ClickHouseGenerations:
         for table in self._tables:
             self._command(f"DROP TABLE IF EXISTS {table}{row['slot']}")
         self._record(number, GenerationStatus.DROPPED, slot="")
+
+    def _forget(self, number: int) -> None:
+        try:
+            forget_pipeline(self.client, self.slot_of(number))
+        except ClickHouseError as exc:
+            raise SinkUnavailableError(self.projection_name, f"dropping ingest views: {exc}") from exc
 
     # --- client helpers --------------------------------------------------------------
 
