@@ -24,7 +24,7 @@ from schemas.events import (
     RunStarted,
     ToolInvoked,
 )
-from sinks.base import LoggedEvent, LogPosition
+from sinks.base import LoggedEvent, LogPosition, LogRecord
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 REPO = "org/app"
@@ -156,6 +156,14 @@ def logged(codec: EventCodec, topic: str = "events", partition: int = 0) -> list
             )
         )
     return batch
+
+
+def records(codec: EventCodec, topic: str = "events", partition: int = 0) -> list[LogRecord]:
+    """The history as it sits on the log: encoded records at consecutive offsets."""
+    return [
+        LogRecord(LogPosition(topic, partition, offset), None, codec.encode(event))
+        for offset, event in enumerate(events())
+    ]
 
 
 EXPECTED = {

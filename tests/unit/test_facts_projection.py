@@ -1,127 +1,109 @@
-"""``FactsProjection``: the pure mapping from decoded events to ClickHouse rows."""
+"""``FactsProjection`` (pure): a batch's encoded records → Avro blocks, and the SQL
+the plane generates from the schemas. The rows themselves are made by ClickHouse:
+``tests/contract/test_facts_store.py`` checks them on a real chDB."""
 
 from __future__ import annotations
 
-import json
-import uuid
-from datetime import UTC, datetime
-
+import fastavro
 import pytest
 
 from schemas.codec import EventCodec
-from sinks.base import LoggedEvent
-from sinks.facts import (
-    PROJECTION_VERSION,
-    TABLE_COLUMNS,
-    FactsProjection,
-    closes_issue_ref,
-    trace_id,
-)
-from tests.facts_scenario import REPO, T0, logged
+from schemas.refs import closes_issue_ref
+from sinks.base import Batch
+from sinks.facts.avro_types import columns_of, payload_expr
+from sinks.facts.blocks import LOG_FIELDS, Container, block_of
+from sinks.facts.projection import FactsProjection, positions_signature
+from sinks.facts.views import TABLE_COLUMNS, TYPED_TABLES, pipeline_checksum, pipeline_statements
+from tests import facts_scenario
+from tests.contract.store_contract import batch_for
+
+CODEC = EventCodec()
+TYPES = {t: {c: "String" for c in cols} for t, cols in TABLE_COLUMNS.items()}
 
 
-@pytest.fixture(scope="module")
-def batch() -> list[LoggedEvent]:
-    return logged(EventCodec())
+def test_one_block_per_event_type_and_writer_schema_in_first_seen_order() -> None:
+    projection = FactsProjection(CODEC)
+    batch = batch_for(projection, facts_scenario.records(CODEC))
+    writes = projection.project(batch)
+    assert len(writes) == len(batch.encoded) == 120
+    types = [b.event_type for b in writes.blocks]
+    assert types == list(dict.fromkeys(e.event_type for e in batch.encoded))
+    tools = next(b for b in writes.blocks if b.event_type == "tool.invoked")
+    assert tools.count == 103
+    assert [p.offset for p in tools.positions] == [
+        e.position.offset for e in batch.encoded if e.event_type == "tool.invoked"
+    ]
 
 
-def test_one_fact_per_event_with_log_coordinates(batch: list[LoggedEvent]) -> None:
-    facts = FactsProjection().project(batch)["proof_facts"]
-    assert len(facts) == len(batch)
-    assert facts.columns == TABLE_COLUMNS["proof_facts"]
-    assert facts.column("event_id") == [item.event_id for item in batch]
-    assert facts.column("log_offset") == list(range(len(batch)))
-    assert set(facts.column("log_topic")) == {"events"}
-    assert set(facts.column("ingest_version")) == {PROJECTION_VERSION}
+def test_a_block_is_an_avro_container_any_reader_reads() -> None:
+    projection = FactsProjection(CODEC)
+    batch = batch_for(projection, facts_scenario.records(CODEC))
+    block = next(b for b in projection.project(batch).blocks if b.event_type == "run.started")
+    import io
+
+    rows = list(fastavro.reader(io.BytesIO(block.data)))
+    assert [r["__log_offset"] for r in rows] == [p.offset for p in block.positions]
+    assert {r["__log_topic"] for r in rows} == {"events"}
+    assert {r["goal"] for r in rows} == {"fix issue #1", "refactor", "explore"}
 
 
-def test_envelope_fields_are_flattened(batch: list[LoggedEvent]) -> None:
-    facts = FactsProjection().project(batch[:1])["proof_facts"]
-    row = dict(zip(facts.columns, (col[0] for col in facts.data), strict=True))
-    assert row["event_type"] == "run.started"
-    assert row["occurred_at"] == int(T0.timestamp()) * 1_000_000
-    assert row["producer_service"] == "planner"
-    assert (row["actor_kind"], row["actor_role"], row["team_type"]) == (
-        "agent",
-        "planner",
-        "agentsquad",
-    )
-    assert (row["project"], row["repository"], row["run_id"]) == ("alpha", REPO, "run-1")
-    assert row["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
-    assert row["attributes"] == {"k": "v"}
-    payload = json.loads(row["payload"])
-    assert payload == {"goal": "fix issue #1", "parent_run_id": None}  # no envelope fields
+def test_projection_is_pure_and_deterministic() -> None:
+    projection = FactsProjection(CODEC)
+    batch = batch_for(projection, facts_scenario.records(CODEC))
+    before = list(batch.encoded)
+    assert projection.project(batch) == projection.project(batch)
+    assert list(batch.encoded) == before  # the argument is untouched
+    assert projection.project(Batch()).blocks == ()
 
 
-def test_typed_tables_get_their_event_types(batch: list[LoggedEvent]) -> None:
-    tables = FactsProjection().project(batch)
-    assert len(tables["runs"]) == 5
-    assert len(tables["tool_calls"]) == 103
-    assert len(tables["deliveries"]) == 7
-    assert len(tables["evidence"]) == 2
-    assert len(tables["handoffs"]) == 3
-    for name, rows in tables.items():
-        assert rows.columns == TABLE_COLUMNS[name]
-        assert all(len(col) == len(rows) for col in rows.data)
+def test_container_header_is_cached_per_schema_and_appends_the_log_fields() -> None:
+    schema = CODEC.catalog.current("run.started").schema
+    container = Container.of(schema)
+    assert container == Container.of(schema)
+    assert block_of(container, []).startswith(container.header)
+    names = [f["name"] for f in fastavro.parse_schema(
+        fastavro.reader(__import__("io").BytesIO(container.header + b"\x00")).writer_schema
+    )["fields"]]  # fmt: skip
+    assert names[-3:] == [f["name"] for f in LOG_FIELDS]
 
 
-def test_deliveries_link_prs_to_issues(batch: list[LoggedEvent]) -> None:
-    rows = FactsProjection().project(batch)["deliveries"]
-    by_ref = {
-        (t, ref): closes
-        for t, ref, closes in zip(
-            rows.column("event_type"),
-            rows.column("ref"),
-            rows.column("closes_issue_ref"),
-            strict=True,
-        )
-    }
-    assert by_ref[("pr.opened", f"{REPO}#10")] == f"{REPO}#1"  # from the title
-    assert by_ref[("pr.opened", f"{REPO}#11")] == f"{REPO}#2"  # from attributes
-    assert by_ref[("pr.merged", f"{REPO}#10")] is None
-    merged = rows.column("merged_at")[rows.column("event_type").index("pr.merged")]
-    assert merged == int(T0.timestamp() + 3 * 3600) * 1_000_000
-    assert set(rows.column("installation_id")) == {42}
+def test_positions_signature_is_order_independent_and_exact() -> None:
+    from sinks.base import LogPosition
+
+    a = [LogPosition("t", 0, o) for o in range(5)] + [LogPosition("t", 1, 7)]
+    assert positions_signature(a) == positions_signature(list(reversed(a)))
+    assert positions_signature(a).startswith("t:0:0-4,t:1:7-7:")
+    assert positions_signature(a[:2] + a[3:]) != positions_signature(a)
 
 
-def test_evidence_ledger_columns_start_empty(batch: list[LoggedEvent]) -> None:
-    rows = FactsProjection().project(batch)["evidence"]
-    assert rows.column("kind") == ["browser_proof", "test_report"]
-    assert (
-        rows.column("leaf_index")
-        == rows.column("tree_size")
-        == rows.column("ledger_root")
-        == [None, None]
-    )
+def test_the_pipeline_covers_every_event_type_and_typed_table() -> None:
+    statements = pipeline_statements(CODEC.catalog, 1, TYPES)
+    names = [n for n, _ in statements]
+    types = CODEC.catalog.event_types
+    assert sum(n.startswith("land_") for n in names) == len(types)
+    assert sum(n.endswith("__proof_facts") for n in names) == len(types)
+    for event_type, table in TYPED_TABLES.items():
+        assert f"mv_{event_type.replace('.', '_')}__{table}" in names
+    shadow = pipeline_statements(CODEC.catalog, 1, TYPES, "__g3")
+    assert all(name.endswith("__g3") for name, _ in shadow)
+    assert all("TO `proof_facts__g3`" in sql for name, sql in shadow if "__proof_facts" in name)
+    assert pipeline_checksum(statements) == pipeline_checksum(pipeline_statements(CODEC.catalog, 1, TYPES))
+    assert pipeline_checksum(statements) != pipeline_checksum(pipeline_statements(CODEC.catalog, 2, TYPES))
 
 
-def test_model_shaped_records_project_like_codec_records(batch: list[LoggedEvent]) -> None:
-    # datetime / UUID values (records built by hand) give the same rows as the codec's
-    # int-micros / str values.
-    item = batch[7]  # pr.merged: has a timestamp field in its payload too
-    record = dict(item.record)
-    record["occurred_at"] = datetime.fromtimestamp(record["occurred_at"] / 1e6, UTC)
-    record["merged_at"] = datetime.fromtimestamp(record["merged_at"] / 1e6, UTC)
-    record["causation_id"] = uuid.UUID(int=7)
-    twin = LoggedEvent(item.position, item.event_type, item.event_id, record)
-    a = FactsProjection().project([item])
-    b = FactsProjection().project([twin])
-    assert a["deliveries"] == b["deliveries"]
-    assert b["proof_facts"].column("causation_id") == [str(uuid.UUID(int=7))]
-    assert a["proof_facts"].column("payload") == b["proof_facts"].column("payload")
+def test_landing_columns_follow_the_avro_schema() -> None:
+    columns = {c.name: c for c in columns_of(CODEC.catalog.current("tool.invoked").schema)}
+    assert columns["occurred_at"].type == "Int64"  # int microseconds, as the codec reads it
+    assert columns["trace"].type.startswith("Nullable(Tuple(")
+    assert columns["outcome"].type == "String"
+    assert columns["retries"].default == "0"  # an older writer lands with the default
+    assert columns["attributes"].type == "Map(String, String)"
 
 
-def test_empty_batch_gives_empty_tables() -> None:
-    tables = FactsProjection().project([])
-    assert set(tables) == set(TABLE_COLUMNS)
-    assert all(len(rows) == 0 and len(rows.data) == len(rows.columns) for rows in tables.values())
-
-
-def test_projection_is_deterministic(batch: list[LoggedEvent]) -> None:
-    assert FactsProjection().project(batch) == FactsProjection().project(batch)
-    assert FactsProjection(version=2).project(batch[:1])["proof_facts"].column(
-        "ingest_version"
-    ) == [2]
+def test_payload_sorts_keys_at_every_level() -> None:
+    expr = payload_expr(CODEC.catalog.current("lineage.declared").schema)
+    assert expr.startswith("toJSONString(")
+    assert "arrayMap(item0 ->" not in expr or "'kind'" in expr
 
 
 @pytest.mark.parametrize(
@@ -139,9 +121,3 @@ def test_closes_issue_ref(
     attributes: dict[str, str] | None, title: str | None, expected: str | None
 ) -> None:
     assert closes_issue_ref(attributes, title, "o/r") == expected
-
-
-def test_trace_id() -> None:
-    assert trace_id({"traceparent": "00-" + "a" * 32 + "-" + "b" * 16 + "-01"}) == "a" * 32
-    assert trace_id(None) is None
-    assert trace_id({"traceparent": "garbage"}) is None
