@@ -1,34 +1,38 @@
-"""A sink outage holds offsets; when the sink returns, the projection recovers.
+"""A store outage holds offsets; when the store returns, the plane recovers.
 
-Runs the real faust runtime in-process so the test can switch the (real chDB)
-sink off and on; a switched-off sink raises ``SinkUnavailableError`` as a
-ClickHouse server that went away does.
+Runs the real engine in-process so the test can switch the (real chDB) store off
+and on; a switched-off store raises ``SinkUnavailableError`` as a ClickHouse
+server that went away does.
 """
 
 from __future__ import annotations
 
-import asyncio
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from processors.app import ProjectionRuntime
+from processors.engine import Engine
 from producers import EventProducer
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
 from schemas.errors import SinkUnavailableError
-from sinks.base import Batch
-from sinks.clickhouse import ClickHouseSink, run_query
+from sinks.facts import make_plane
+from sinks.facts.settings import ClickHouseSettings
+from sinks.facts.store import ClickHouseStore
+from sinks.plane import Plane
 from tests.conftest import TopicFactory
+from tests.waiting import wait_until
 
 
-class SwitchableSink:
-    """The real ClickHouse sink behind a switch."""
+class SwitchableStore:
+    """The real ClickHouse store behind a switch."""
 
-    def __init__(self, inner: ClickHouseSink) -> None:
+    def __init__(self, inner: ClickHouseStore) -> None:
         self.inner = inner
         self.available = True
         self.refused = 0
@@ -42,9 +46,9 @@ class SwitchableSink:
             self.refused += 1
             raise SinkUnavailableError(self.name, "switched off", retry_after=0.05)
 
-    def write(self, batch: Batch) -> None:
+    def write(self, writes: Any, upto: Mapping[tuple[str, int], int]) -> None:
         self._check()
-        self.inner.write(batch)
+        self.inner.write(writes, upto)
 
     def flush(self) -> None:
         self._check()
@@ -57,7 +61,7 @@ class SwitchableSink:
         self.inner.close()
 
 
-def test_sink_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> None:
+def test_store_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> None:
     topics = TopicSettings(
         events=new_topic(partitions=2), dlq=new_topic(1), proof_gaps=new_topic(1)
     )
@@ -69,18 +73,22 @@ def test_sink_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_pa
             "batch_within_s": 0.1,
         }
     )
-    sink = SwitchableSink(
-        ClickHouseSink(f"chdb://{tmp_path / 'ch'}", name="facts", database="proofstream")
-    )
-    sink.available = False
-    runtime = ProjectionRuntime(
-        lambda: sink, EventCodec(), kafka, processors, datadir=tmp_path / "faust", web=False
-    )
+    codec = EventCodec()
+    facts = make_plane(ClickHouseSettings(), tmp_path, codec)
+    switch: list[SwitchableStore] = []
+
+    def open_store() -> SwitchableStore:
+        store = SwitchableStore(ClickHouseStore.open(ClickHouseSettings(), tmp_path))
+        store.available = False
+        switch.append(store)
+        return store
+
+    plane = Plane("facts", facts.projection, open_store)
     events = list(simulate(runs=6, seed=4).events)
     with EventProducer(kafka, settings.producer) as producer:
         producer.emit_many(events)
     admin = AdminClient(kafka.client_config())
-    group = runtime.group_id
+    group = f"{processors.group_prefix}.facts"
 
     def committed() -> int:
         request = ConsumerGroupTopicPartitions(
@@ -89,25 +97,18 @@ def test_sink_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_pa
         result = admin.list_consumer_group_offsets([request])[group].result(10)
         return sum(max(tp.offset, 0) for tp in result.topic_partitions)
 
-    async def scenario() -> tuple[int, int, int]:
-        await runtime.app.start()
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 60
-            while sink.refused < 5 and loop.time() < deadline:  # retried while down
-                await asyncio.sleep(0.05)
-            held = committed()
-            sink.available = True
-            while committed() < len(events) and loop.time() < deadline + 60:
-                await asyncio.sleep(0.1)
-            return held, committed(), sink.refused
-        finally:
-            await runtime.app.stop()
-
-    held, after, refused = asyncio.run(scenario())
-    assert refused >= 5
-    assert held == 0  # nothing committed while the sink was down
-    assert after == len(events)
-    result = run_query(sink.inner, "SELECT count() FROM proof_facts FINAL")
-    assert result.rows[0][0] == len(events)
-    runtime.executor.submit(sink.close).result()
+    engine = Engine([plane], codec, kafka, processors)
+    engine.start()
+    try:
+        wait_until(lambda: switch and switch[0].refused >= 5, timeout=60, what="retries")
+        held = committed()
+        store = switch[0]
+        store.available = True
+        wait_until(lambda: committed() == len(events), timeout=120, what="commits")
+        wait_until(lambda: engine.lag() == {"facts": 0}, timeout=30, what="lag 0")
+        count = store.inner.client.query("SELECT count() FROM proof_facts FINAL").result_rows
+    finally:
+        engine.stop()
+    assert store.refused >= 5
+    assert held == 0  # nothing committed while the store was down
+    assert count[0][0] == len(events)
