@@ -25,6 +25,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -103,7 +104,9 @@ class Lane:
         halt: threading.Event,
     ) -> None:
         self.plane = plane
-        self.status = PlaneStatus(plane.name, f"{settings.group_prefix}.{plane.group or plane.name}")
+        self.status = PlaneStatus(
+            plane.name, f"{settings.group_prefix}.{plane.group or plane.name}"
+        )
         self._dlq = dlq
         self._kafka = kafka
         self._settings = settings
@@ -137,10 +140,8 @@ class Lane:
     def stop(self, timeout_s: float) -> None:
         """Let the lane finish its current batch (or abandon it, uncommitted), close
         the store and end the thread."""
-        try:
+        with contextlib.suppress(queue.Full):  # halt is set: it stops after this batch anyway
             self._queue.put_nowait(_STOP)
-        except queue.Full:
-            pass  # halt is set: the lane stops after its current batch anyway
         self._thread.join(timeout_s)
 
     @property
@@ -200,7 +201,9 @@ class Lane:
             except RetryableError as exc:
                 # not committed: stopping, or the store/Kafka never came back
                 self.status.health = f"unavailable: {exc}"
-                log.warning("%s: batch not applied (read again after restart): %s", self.plane.name, exc)
+                log.warning(
+                    "%s: batch not applied (read again after restart): %s", self.plane.name, exc
+                )
                 return
             self.status.health = "ok"
             self.status.last = result
@@ -293,12 +296,16 @@ class Engine:
             metadata = self._consumer.list_topics(self._topic, timeout=10)
         except KafkaException as exc:
             if initial:
-                raise BrokerUnavailableError(f"cannot read the metadata of {self._topic}: {exc}") from exc
+                raise BrokerUnavailableError(
+                    f"cannot read the metadata of {self._topic}: {exc}"
+                ) from exc
             return
         info = metadata.topics.get(self._topic)
         if info is None or info.error is not None:
             if initial:
-                raise BrokerUnavailableError(f"topic {self._topic} is not available: {info and info.error}")
+                raise BrokerUnavailableError(
+                    f"topic {self._topic} is not available: {info and info.error}"
+                )
             return
         new = sorted(set(info.partitions) - self._assigned)
         if not new:
@@ -368,7 +375,9 @@ class Engine:
     def _publish(self, decoded: Decoded) -> bool:
         """The decode step's rejects → DLQ (no plane may apply them), retried until
         Kafka acknowledges them or the worker stops."""
-        letters = [DeadLetter(r.record, ALL_PROJECTIONS, r.error, r.reason) for r in decoded.rejected]
+        letters = [
+            DeadLetter(r.record, ALL_PROJECTIONS, r.error, r.reason) for r in decoded.rejected
+        ]
         delay = self._settings.retry_initial_s
         while not self._halt.is_set():
             try:

@@ -27,5 +27,3 @@ def faust_credentials(kafka: KafkaSettings) -> Any:
         password=password,
         mechanism=kafka.sasl_mechanism,
     )
-
-

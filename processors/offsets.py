@@ -55,7 +55,9 @@ class KafkaCommitter:
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and not error.retriable():
-                log.warning("group %s refused the commit (kept the store's watermark): %s", self.group, exc)
+                log.warning(
+                    "group %s refused the commit (kept the store's watermark): %s", self.group, exc
+                )
                 return
             raise BrokerUnavailableError(f"commit to {self.group}: {exc}") from exc
 

@@ -35,7 +35,8 @@ from typing import Any
 import faust
 import orjson
 from confluent_kafka import KafkaError, KafkaException, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 from faust.types import StreamT
 
 from processors.faust_config import faust_broker_url, faust_credentials
@@ -43,7 +44,8 @@ from processors.offsets import committed_offsets
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings
 from schemas.codec import EventCodec
-from schemas.envelope import Actor, ActorKind, Producer as ProducerIdentity, Subject
+from schemas.envelope import Actor, ActorKind, Subject
+from schemas.envelope import Producer as ProducerIdentity
 from schemas.errors import BrokerUnavailableError
 from schemas.events import Event, ProofGapClosed, ProofGapDetected
 from sinks.base import Batch, Input, Watermark
@@ -137,7 +139,9 @@ class ForwardStore(StoreBase[ProofFacts]):
         self._topic = topic
         self._group = group
         _ensure_topic(kafka, topic)
-        self._producer = Producer({**kafka.client_config(), "enable.idempotence": True, "acks": "all"})
+        self._producer = Producer(
+            {**kafka.client_config(), "enable.idempotence": True, "acks": "all"}
+        )
         self._errors: list[str] = []
 
     def _apply(self, writes: ProofFacts) -> None:
@@ -154,7 +158,9 @@ class ForwardStore(StoreBase[ProofFacts]):
         remaining = self._producer.flush(30.0)
         errors, self._errors = self._errors, []
         if remaining or errors:
-            raise BrokerUnavailableError(f"forwarding to {self._topic}: {remaining} left, {errors[:3]}")
+            raise BrokerUnavailableError(
+                f"forwarding to {self._topic}: {remaining} left, {errors[:3]}"
+            )
 
     def _load_watermark(self) -> Watermark:
         events = self._kafka.topics.events

@@ -47,7 +47,8 @@ class ProcessorSettings(BaseModel):
     )
     web_port: int = Field(default=6066, ge=0, le=65535)
     api_token: SecretStr | None = Field(
-        default=None, description="Bearer token of the worker API (secrets dir: processors__api_token)."
+        default=None,
+        description="Bearer token of the worker API (secrets dir: processors__api_token).",
     )
     topic_replication: int = Field(default=1, ge=1, description="For faust's internal topics.")
     proof_closure: bool = Field(default=True, description="Run the proof-gap detector.")

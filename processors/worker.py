@@ -66,9 +66,7 @@ class EngineService(mode.Service):
         await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
 
     async def on_stop(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(
-            None, self.engine.stop, self._stop_timeout
-        )
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.stop, self._stop_timeout)
 
 
 class WorkerAPI:
@@ -126,7 +124,8 @@ class WorkerAPI:
                 for url, peer in zip(self._peers, peers, strict=True)
             ],
         }
-        return jsonable({"worker": worker, "projections": planes})
+        report: dict[str, Any] = jsonable({"worker": worker, "projections": planes})
+        return report
 
     async def _peer_status(self, url: str) -> dict[str, Any] | None:
         def fetch() -> dict[str, Any] | None:

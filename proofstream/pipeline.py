@@ -53,9 +53,13 @@ def worker_planes(settings: Settings, requested: Sequence[str] | None) -> tuple[
     configured projections plus proof closure when enabled. Raises ``ConfigError``
     for an unknown name."""
     known = {*PLANES, PROOF_CLOSURE}
-    names = tuple(requested) if requested else (
-        *settings.processors.projections,
-        *((PROOF_CLOSURE,) if settings.processors.proof_closure else ()),
+    names = (
+        tuple(requested)
+        if requested
+        else (
+            *settings.processors.projections,
+            *((PROOF_CLOSURE,) if settings.processors.proof_closure else ()),
+        )
     )
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -63,7 +67,9 @@ def worker_planes(settings: Settings, requested: Sequence[str] | None) -> tuple[
     return names
 
 
-def split_planes(names: Sequence[str], settings: ProcessorSettings, cpus: int | None) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def split_planes(
+    names: Sequence[str], settings: ProcessorSettings, cpus: int | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """``(this process, child process)`` for ``names``. Pure: no split when it is off,
     on one core, or when either side would be empty."""
     child = tuple(n for n in names if n in CHILD_PLANES)
@@ -85,9 +91,7 @@ def check_exposure(settings: ProcessorSettings) -> str | None:
     return token
 
 
-def build_worker(
-    settings: Settings, names: Sequence[str], *, peers: Sequence[str] = ()
-) -> Worker:
+def build_worker(settings: Settings, names: Sequence[str], *, peers: Sequence[str] = ()) -> Worker:
     """Open nothing yet: build the engine for ``names``, the proof-closure app when it
     is among them, and the API. Stores are opened when the engine starts."""
     codec = EventCodec()

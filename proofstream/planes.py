@@ -82,6 +82,8 @@ def plane(name: str, settings: Settings, codec: EventCodec) -> Plane[Any]:
     return factory(settings, codec)
 
 
-def planes(names: list[str] | tuple[str, ...], settings: Settings, codec: EventCodec) -> list[Plane[Any]]:
+def planes(
+    names: list[str] | tuple[str, ...], settings: Settings, codec: EventCodec
+) -> list[Plane[Any]]:
     """The planes ``names``, in order."""
     return [plane(name, settings, codec) for name in names]

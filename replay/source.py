@@ -144,7 +144,7 @@ def _headers(msg: Message) -> tuple[tuple[str, bytes], ...]:
 
 def _convert(
     messages: list[Message], last: Mapping[tuple[str, int], int], pending: set[tuple[str, int]]
-) -> list[SourceRecord]:
+) -> list[LogRecord]:
     out: list[LogRecord] = []
     for msg in messages:
         err = msg.error()

@@ -217,7 +217,9 @@ def high_offsets(positions: Iterable[LogPosition]) -> Watermark:
     return marks
 
 
-def advance(current: Mapping[tuple[str, int], int], new: Mapping[tuple[str, int], int]) -> Watermark:
+def advance(
+    current: Mapping[tuple[str, int], int], new: Mapping[tuple[str, int], int]
+) -> Watermark:
     """Merge ``new`` into ``current`` without ever moving a partition backwards. Pure."""
     merged = dict(current)
     for key, offset in new.items():

@@ -48,8 +48,8 @@ from datahub.emitter.mcp import MetadataChangeProposalWrapper
 from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import SchemaCatalog
-from sinks.base import Batch
 from schemas.refs import closes_issue_ref
+from sinks.base import Batch
 from sinks.facts.views import TABLE_COLUMNS
 
 __all__ = [

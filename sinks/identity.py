@@ -46,8 +46,8 @@ from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import quote
 
-from sinks.base import Batch
 from schemas.refs import closes_issue_ref
+from sinks.base import Batch
 
 __all__ = [
     "DEFAULT_BASE_IRI",

@@ -40,7 +40,6 @@ from typing import Literal
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Batch, Watermark, advance, high_offsets
 from sinks.chronicle import ChronicleSettings
-from sinks.evidence import EvidenceProjection, EvidenceSink
 from sinks.directories import (
     DirectoryGenerations,
     combine_parts,
@@ -48,6 +47,7 @@ from sinks.directories import (
     keyed_diff,
     multiset_part,
 )
+from sinks.evidence import EvidenceProjection, EvidenceSink
 from sinks.generations import Digest, LogRange, TableDiff
 from sinks.ledger import Ledger, LedgerLeaf, load_public_key, load_signing_key
 

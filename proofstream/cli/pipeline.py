@@ -41,7 +41,8 @@ def run(
         ),
     ] = None,
     port: Annotated[
-        int | None, typer.Option("--port", help="API port (default PROOFSTREAM_PROCESSORS__WEB_PORT).")
+        int | None,
+        typer.Option("--port", help="API port (default PROOFSTREAM_PROCESSORS__WEB_PORT)."),
     ] = None,
     loglevel: Annotated[str, typer.Option(help="Log level of the worker.")] = "warning",
     with_parent: Annotated[bool, typer.Option("--with-parent", hidden=True)] = False,

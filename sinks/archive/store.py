@@ -239,5 +239,3 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
 
 def _asdict(segment: Segment) -> dict[str, Any]:
     return {name: getattr(segment, name) for name in Segment.__slots__}
-
-

@@ -58,8 +58,7 @@ def _where(table: str, slot: str, covered: LogRange) -> str:
     if table == "proof_facts":
         return range_filter(covered)
     return (
-        f"event_id IN (SELECT event_id FROM proof_facts{slot} FINAL"
-        f" WHERE {range_filter(covered)})"
+        f"event_id IN (SELECT event_id FROM proof_facts{slot} FINAL WHERE {range_filter(covered)})"
     )
 
 

@@ -324,7 +324,9 @@ class ClickHouseGenerations:
         try:
             forget_pipeline(self.client, self.slot_of(number))
         except ClickHouseError as exc:
-            raise SinkUnavailableError(self.projection_name, f"dropping ingest views: {exc}") from exc
+            raise SinkUnavailableError(
+                self.projection_name, f"dropping ingest views: {exc}"
+            ) from exc
 
     # --- client helpers --------------------------------------------------------------
 

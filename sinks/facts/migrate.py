@@ -32,6 +32,8 @@ __all__ = [
 ]
 
 _MIGRATIONS_PACKAGE = "sinks.facts.migrations"
+
+
 class Migration(BaseModel):
     """One ``NNNN_name.sql`` file: its version, name, statements and checksum."""
 
@@ -117,7 +119,6 @@ def apply_migrations(client: Client, migrations: Sequence[Migration] | None = No
         )
         done.append(migration.version)
     return done
-
 
 
 _PIPELINES = """

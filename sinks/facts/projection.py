@@ -31,7 +31,13 @@ from schemas.codec import MAGIC, EventCodec
 from sinks.base import Batch, Encoded, Input, LogPosition
 from sinks.facts.blocks import Container, block_of
 
-__all__ = ["PROJECTION_VERSION", "AvroBlock", "FactsProjection", "FactsWrites", "positions_signature"]
+__all__ = [
+    "PROJECTION_VERSION",
+    "AvroBlock",
+    "FactsProjection",
+    "FactsWrites",
+    "positions_signature",
+]
 
 PROJECTION_VERSION = 1
 """Written to every row as ``ingest_version`` (the ReplacingMergeTree version).
@@ -101,17 +107,15 @@ class FactsProjection:
         """Blocks for the batch's encoded records, one per (event type, writer schema),
         in order of first appearance; records keep their log order inside a block."""
         groups: dict[bytes, list[Encoded]] = {}
-        for record in batch.encoded:
-            if self._codec.upcasts(record.fingerprint):
-                record = self._upcast(record)
+        for read in batch.encoded:
+            record = self._upcast(read) if self._codec.upcasts(read.fingerprint) else read
             groups.setdefault(record.fingerprint, []).append(record)
         blocks = []
         for fingerprint, records in groups.items():
             positions = tuple(r.position for r in records)
             event_type = records[0].event_type
             token = (
-                f"{event_type}:{fingerprint.hex()}:v{self.version}:"
-                f"{positions_signature(positions)}"
+                f"{event_type}:{fingerprint.hex()}:v{self.version}:{positions_signature(positions)}"
             )
             data = block_of(self._containers[fingerprint], records)
             blocks.append(AvroBlock(event_type, fingerprint, data, len(records), token, positions))

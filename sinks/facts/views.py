@@ -27,12 +27,12 @@ from sinks.facts.avro_types import columns_of, ident, payload_expr, quote
 
 __all__ = [
     "LOG_COLUMNS",
-    "ColumnTypes",
     "TABLE_COLUMNS",
     "TYPED_TABLES",
+    "ColumnTypes",
     "landing_table",
-    "pipeline_statements",
     "pipeline_checksum",
+    "pipeline_statements",
     "view_name",
 ]
 
@@ -157,8 +157,12 @@ def _field_or_null(fields: set[str], name: str) -> str:
 def _delivery(event_type: str, env: Mapping[str, str], fields: set[str]) -> dict[str, str]:
     kind, state, ref_field, sha_field = _DELIVERY[event_type]
     ref = ident(ref_field)
-    prefix = f"if(position({ref}, '#') > 0, substring({ref}, 1, length({ref}) - position(reverse({ref}), '#')), '')"
-    repo = f"if(empty(ifNull({env['repository']}, '')), {prefix}, assumeNotNull({env['repository']}))"
+    # everything before the last '#' (Python's ref.rpartition("#")[0])
+    before_last = f"substring({ref}, 1, length({ref}) - position(reverse({ref}), '#'))"
+    prefix = f"if(position({ref}, '#') > 0, {before_last}, '')"
+    repo = (
+        f"if(empty(ifNull({env['repository']}, '')), {prefix}, assumeNotNull({env['repository']}))"
+    )
     tail = f"arrayElement(splitByChar('#', {ref}), -1)"
     closes = "NULL"
     if event_type == "pr.opened":
@@ -199,9 +203,7 @@ def _typed(event_type: str, env: Mapping[str, str], fields: set[str]) -> dict[st
     return {}  # tool_calls, handoffs: their columns are the event's own fields
 
 
-def _select(
-    table: str, exprs: Mapping[str, str], landing: str, types: Mapping[str, str]
-) -> str:
+def _select(table: str, exprs: Mapping[str, str], landing: str, types: Mapping[str, str]) -> str:
     # every value is cast to its column's type: the view's own structure is that of
     # the target table, and a NULL or an Int32 lands exactly as the column wants it
     items = ",\n    ".join(
@@ -233,7 +235,10 @@ def pipeline_statements(
             for c in columns
         ] + [f"{ident(name)} {kind}" for name, kind in LOG_COLUMNS]
         tables.append(
-            (landing, f"CREATE TABLE IF NOT EXISTS {ident(landing)} ({', '.join(defs)}) ENGINE = Null")
+            (
+                landing,
+                f"CREATE TABLE IF NOT EXISTS {ident(landing)} ({', '.join(defs)}) ENGINE = Null",
+            )
         )
         env = _envelope(event_type, version)
         targets: list[tuple[str, dict[str, str]]] = [
@@ -247,7 +252,8 @@ def pipeline_statements(
                 (
                     name,
                     f"CREATE MATERIALIZED VIEW IF NOT EXISTS {ident(name)}"
-                    f" TO {ident(table + suffix)} AS\n{_select(table, exprs, ident(landing), types[table])}",
+                    f" TO {ident(table + suffix)} AS\n"
+                    + _select(table, exprs, ident(landing), types[table]),
                 )
             )
     return tables + views

@@ -26,7 +26,9 @@ QUERIES = Path(__file__).resolve().parents[2] / "queries"
 @pytest.fixture()
 def reader(tmp_path: Path) -> Iterator[FactsReader]:
     store = ClickHouseStore.open(ClickHouseSettings(), tmp_path)
-    opened = FactsReader.open(ClickHouseSettings(query_timeout_s=2.0, query_max_rows=1000), tmp_path)
+    opened = FactsReader.open(
+        ClickHouseSettings(query_timeout_s=2.0, query_max_rows=1000), tmp_path
+    )
     yield opened
     opened.close()
     store.close()
@@ -146,7 +148,10 @@ class TestAnalystQueries:
             (r["mcp_server"], r["tool"]): r for r in self._run(populated, "tool_latency_p95.sql")
         }
         github = rows[("github", "create_pull_request")]
-        assert (github["calls"], github["p95_ms"]) == (100, facts_scenario.EXPECTED["github_p95_ms"])
+        assert (github["calls"], github["p95_ms"]) == (
+            100,
+            facts_scenario.EXPECTED["github_p95_ms"],
+        )
         assert (rows[("fs", "read")]["calls"], rows[("fs", "read")]["p95_ms"]) == (3, 5)
 
     def test_evidence_coverage(self, populated: FactsReader) -> None:

@@ -27,7 +27,7 @@ from sinks.facts.projection import FactsProjection
 from sinks.facts.settings import ClickHouseSettings, backend_of
 from sinks.facts.store import ClickHouseStore
 from sinks.facts.views import TABLE_COLUMNS
-from tests import facts_reference, facts_scenario, factories
+from tests import factories, facts_reference, facts_scenario
 from tests.contract.store_contract import StoreContract, batch_for, records_of, run_started
 from tests.workload_batch import workload
 
@@ -50,7 +50,9 @@ def _count(store: ClickHouseStore, sql: str) -> int:
 
 def _ids(store: Store[Any]) -> set[str]:
     assert isinstance(store, ClickHouseStore)
-    return {str(r[0]) for r in _rows(store, f"SELECT event_id FROM proof_facts{store.suffix} FINAL")}
+    return {
+        str(r[0]) for r in _rows(store, f"SELECT event_id FROM proof_facts{store.suffix} FINAL")
+    }
 
 
 def apply(store: ClickHouseStore, records: Sequence[LogRecord]) -> None:
@@ -154,7 +156,11 @@ def test_rows_equal_the_former_python_mapping_on_the_workload(store: ClickHouseS
 def test_one_fact_per_event_with_log_coordinates(store: ClickHouseStore) -> None:
     records = facts_scenario.records(CODEC)
     apply(store, records)
-    rows = _rows(store, "SELECT log_topic, log_partition, log_offset, ingest_version FROM proof_facts FINAL ORDER BY log_offset")
+    rows = _rows(
+        store,
+        "SELECT log_topic, log_partition, log_offset, ingest_version"
+        " FROM proof_facts FINAL ORDER BY log_offset",
+    )
     assert [r[2] for r in rows] == list(range(len(records)))
     assert {(r[0], r[1], r[3]) for r in rows} == {("events", 0, 1)}
 
@@ -177,7 +183,11 @@ def test_typed_tables_and_links(store: ClickHouseStore) -> None:
     assert _rows(store, "SELECT DISTINCT leaf_index, tree_size, ledger_root FROM evidence") == [
         (None, None, None)
     ]
-    payload = _rows(store, "SELECT payload FROM proof_facts FINAL WHERE event_type = 'run.started' AND run_id = 'run-1'")
+    payload = _rows(
+        store,
+        "SELECT payload FROM proof_facts FINAL"
+        " WHERE event_type = 'run.started' AND run_id = 'run-1'",
+    )
     assert payload == [('{"goal":"fix issue #1","parent_run_id":null}',)]
 
 
@@ -200,7 +210,9 @@ def test_a_v1_and_a_v2_writer_land_in_the_same_columns(store: ClickHouseStore) -
     twin = factories.tool_invoked(n=2)
     apply(store, [LogRecord(LogPosition("events", 0, 0), None, old),
                   LogRecord(LogPosition("events", 0, 1), None, CODEC.encode(twin))])  # fmt: skip
-    rows = _rows(store, "SELECT event_id, retries, mcp_server, tool FROM tool_calls FINAL ORDER BY event_id")
+    rows = _rows(
+        store, "SELECT event_id, retries, mcp_server, tool FROM tool_calls FINAL ORDER BY event_id"
+    )
     assert {r[0] for r in rows} == {str(event.event_id), str(twin.event_id)}
     assert {r[1] for r in rows} == {0}  # v1 has no retries: the v2 default
     assert {r[2:] for r in rows} == {("github", "create_pull_request")}
@@ -214,7 +226,10 @@ def test_an_upcast_writer_is_reencoded_and_lands(store: ClickHouseStore) -> None
     raw = golden[0].read_bytes()
     assert CODEC.upcasts(raw[2:10])
     apply(store, [LogRecord(LogPosition("events", 0, 0), None, raw)])
-    assert _count(store, "SELECT count() FROM proof_facts FINAL WHERE event_type = 'lineage.declared'") == 1
+    assert (
+        _count(store, "SELECT count() FROM proof_facts FINAL WHERE event_type = 'lineage.declared'")
+        == 1
+    )
 
 
 def test_a_corrupt_body_in_a_good_block_reaches_the_dlq_alone(store: ClickHouseStore) -> None:
@@ -292,9 +307,13 @@ def test_block_tokens_name_exactly_the_positions() -> None:
     del gapped[4]
     (other,) = projection.project(batch_for(projection, gapped)).blocks
     assert other.token != block.token
-    assert FactsProjection(CODEC, version=2).project(
-        batch_for(projection, records_of(events))
-    ).blocks[0].token != block.token
+    assert (
+        FactsProjection(CODEC, version=2)
+        .project(batch_for(projection, records_of(events)))
+        .blocks[0]
+        .token
+        != block.token
+    )
 
 
 # --- migrations and settings ------------------------------------------------------------

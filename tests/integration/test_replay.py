@@ -125,7 +125,9 @@ def _fixed_views(monkeypatch: pytest.MonkeyPatch) -> None:
     def fixed(event_type: str, version: int) -> dict[str, str]:
         out = envelope(event_type, version)
         if version == 2:
-            out["workload_id"] = "arrayElement(splitByChar('/', tupleElement(producer, 'workload_id')), -1)"
+            out["workload_id"] = (
+                "arrayElement(splitByChar('/', tupleElement(producer, 'workload_id')), -1)"
+            )
         return out
 
     monkeypatch.setattr(views, "_envelope", fixed)
@@ -194,7 +196,11 @@ def _archive(archive: ArchiveStore, records: Sequence[LogRecord]) -> None:
 
 
 def test_rebuild_from_archive_after_log_start_moved(
-    settings: Settings, new_topic: TopicFactory, live: ClickHouseStore, tmp_path: Path, admin: object
+    settings: Settings,
+    new_topic: TopicFactory,
+    live: ClickHouseStore,
+    tmp_path: Path,
+    admin: object,
 ) -> None:
     kafka = _kafka(settings, new_topic(partitions=2))
     _emit(kafka, runs=8)

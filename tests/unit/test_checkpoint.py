@@ -222,5 +222,5 @@ def test_a_plane_resumes_after_its_store_watermark_never_past_it() -> None:
     resumed = after(batch, {("events", 0): 4})
     assert [e.position.offset for e in resumed.events] == [4, 5]
     assert resumed.upto == {("events", 0): 5}
-    assert after(batch, {}) .upto == batch.upto  # a fresh store reads everything
+    assert after(batch, {}).upto == batch.upto  # a fresh store reads everything
     assert after(batch, {("events", 0): 9}).records == []  # already applied

@@ -87,8 +87,12 @@ def test_the_pipeline_covers_every_event_type_and_typed_table() -> None:
     shadow = pipeline_statements(CODEC.catalog, 1, TYPES, "__g3")
     assert all(name.endswith("__g3") for name, _ in shadow)
     assert all("TO `proof_facts__g3`" in sql for name, sql in shadow if "__proof_facts" in name)
-    assert pipeline_checksum(statements) == pipeline_checksum(pipeline_statements(CODEC.catalog, 1, TYPES))
-    assert pipeline_checksum(statements) != pipeline_checksum(pipeline_statements(CODEC.catalog, 2, TYPES))
+    assert pipeline_checksum(statements) == pipeline_checksum(
+        pipeline_statements(CODEC.catalog, 1, TYPES)
+    )
+    assert pipeline_checksum(statements) != pipeline_checksum(
+        pipeline_statements(CODEC.catalog, 2, TYPES)
+    )
 
 
 def test_landing_columns_follow_the_avro_schema() -> None:
