@@ -267,8 +267,10 @@ class Engine:
     def lag(self) -> dict[str, int]:
         """Records between each plane's watermark and the high watermark, from the
         high watermarks the consumer thread last saw (no broker round trip, no call
-        into the consumer from another thread)."""
+        into the consumer from another thread); empty while they are not known."""
         highs = dict(self._highs)
+        if not self._assigned or set(highs) != self._assigned:
+            return {}  # not fetched from every partition yet: unknown, not zero
         return {
             lane.plane.name: sum(
                 max(0, high - lane.status.watermark.get((self._topic, p), -1) - 1)

@@ -23,7 +23,10 @@ class WorkerClient:
         self, settings: Settings, timeout_s: float = 30.0, status_timeout_s: float = 2.0
     ) -> None:
         p = settings.processors
-        self._base = f"http://{p.web_host}:{p.web_port}"
+        # a worker bound to every interface is still reached on loopback
+        host = "127.0.0.1" if p.web_host in ("0.0.0.0", "::") else p.web_host  # noqa: S104
+        self._base = f"http://{host}:{p.web_port}"
+        self._headers = {"Authorization": f"Bearer {p.api_token.get_secret_value()}"} if p.api_token else {}
         self._state_dir = str(Path(settings.state_dir).resolve())
         self._timeout = timeout_s
         self._status_timeout = status_timeout_s
@@ -31,8 +34,8 @@ class WorkerClient:
     def status(self) -> dict[str, Any] | None:
         """The worker's ``/status``, or ``None`` when no worker of ours answers."""
         try:
-            url = f"{self._base}/status"
-            with urllib.request.urlopen(url, timeout=self._status_timeout) as resp:  # noqa: S310
+            request = urllib.request.Request(f"{self._base}/status", headers=self._headers)  # noqa: S310
+            with urllib.request.urlopen(request, timeout=self._status_timeout) as resp:  # noqa: S310
                 body: dict[str, Any] = orjson.loads(resp.read())
         except (OSError, ValueError):
             return None
@@ -49,7 +52,7 @@ class WorkerClient:
         request = urllib.request.Request(  # noqa: S310
             f"{self._base}/query",
             data=orjson.dumps({"sql": sql}),
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **self._headers},
             method="POST",
         )
         try:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from proofstream.settings import Settings, settings_env
@@ -33,8 +33,9 @@ class WorkerProcess:
     def pid(self) -> int | None:
         return None if self._proc is None else self._proc.pid
 
-    def start(self, timeout_s: float = 120.0) -> None:
-        """Spawn the worker and wait until its API answers for this state dir.
+    def start(self, timeout_s: float = 120.0, probe: Callable[[], bool] | None = None) -> None:
+        """Spawn the worker and wait until its API answers for this state dir (or
+        ``probe`` says it is ready).
 
         Raises ``ProofstreamError`` with the tail of the worker log if it exits or
         does not answer in time."""
@@ -52,7 +53,7 @@ class WorkerProcess:
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 raise ProofstreamError(f"the worker exited early:\n{self._tail()}")
-            if self._client.available():
+            if (probe or self._client.available)():
                 return
             time.sleep(0.2)
         self.kill()

@@ -9,7 +9,8 @@ own HTTP session), and every query runs with
 - ``max_execution_time`` (``timeout_overflow_mode=throw``), ``max_result_rows`` and
   ``max_result_bytes`` (``result_overflow_mode=throw``) and ``max_memory_usage``
   from :class:`~sinks.facts.settings.ClickHouseSettings`;
-- a lower priority than inserts (``priority``), so a queued query gives way.
+- at most ``query_max_threads`` threads (one by default: the other cores stay with
+  ingestion) and a lower priority than inserts (``priority``), so it gives way.
 
 A query that breaks a limit fails with :class:`InvalidQueryError` naming the
 limit; an unreachable store raises ``SinkUnavailableError``.
@@ -48,6 +49,7 @@ def limits(settings: ClickHouseSettings) -> dict[str, Any]:
         "max_result_bytes": settings.query_max_rows * 4096,
         "result_overflow_mode": "throw",
         "max_memory_usage": settings.query_max_memory_bytes,
+        "max_threads": settings.query_max_threads,
         "priority": 10,
     }
 

@@ -27,6 +27,9 @@ class ClickHouseSettings(BaseModel):
     query_max_memory_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Analyst query memory limit."
     )
+    query_max_threads: int = Field(
+        default=1, ge=1, description="Threads one analyst query may use (ingestion keeps the rest)."
+    )
 
     def resolve_dsn(self, state_dir: Path) -> str:
         """The DSN to connect to: ``dsn`` as given, else ``chdb://<abs state_dir>/clickhouse``.
