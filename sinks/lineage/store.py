@@ -210,7 +210,7 @@ class OpenLineageStore(StoreBase[LineageWrites]):
                 self._db.executemany(
                     "INSERT INTO watermarks VALUES (?, ?, ?) ON CONFLICT(topic, partition)"
                     " DO UPDATE SET log_offset = max(log_offset, excluded.log_offset)",
-                    [(t, p, o) for (t, p), o in sorted(marks.items())],
+                    [(t, p, o) for (t, p), o in sorted(advanced.items())],
                 )
                 if self._file is not None:
                     self._db.execute(

@@ -138,8 +138,8 @@ class EventsFile:
         return handle.tell()
 
     def _recover(self, length: int) -> None:
-        # a failed write may leave a torn line behind, and Python's buffer may still
-        # hold the rest: reopen unbuffered state and cut the file back to ``length``
+        # a failed write may have left a torn line in the file and the rest in the
+        # handle's buffer: drop the handle (and its buffer), cut the file back
         handle, self._handle = self._file, None
         with contextlib.suppress(OSError):
             handle.close()

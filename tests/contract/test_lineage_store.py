@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,16 @@ from sinks.decode import Needs, decode
 from sinks.generations import GenerationStatus
 from sinks.lineage import OpenLineageSettings, make_plane
 from sinks.lineage.events import lineage_digest
-from sinks.lineage.facets import FACET_SCHEMA_DIR
+from sinks.lineage.facets import (
+    FACET_SCHEMA_BASE,
+    FACET_SCHEMA_DIR,
+    FractalopsAgentRunFacet,
+    FractalopsDeliveryRunFacet,
+    FractalopsProofRunFacet,
+    FractalopsSourceRunFacet,
+    FractalopsSquadRunFacet,
+    ProofstreamCheckpointRunFacet,
+)
 from sinks.lineage.generations import LineageGenerations
 from sinks.lineage.naming import agent_run_id
 from sinks.lineage.projection import LineageProjection
@@ -268,6 +278,27 @@ class TestLineageGenerationStoreContract(_LineageContract):
     )
     def test_close_is_idempotent_and_final(self, tmp_path: Path) -> None:
         super().test_close_is_idempotent_and_final(tmp_path)
+
+
+def test_every_facet_class_names_a_shipped_schema() -> None:
+    # the schemas are package data of sinks.lineage: they must ship with the wheel
+    shipped = {
+        p.name for p in resources.files("sinks.lineage").joinpath("openlineage_facets").iterdir()
+    }
+    classes = {
+        FractalopsAgentRunFacet,
+        FractalopsDeliveryRunFacet,
+        FractalopsProofRunFacet,
+        FractalopsSourceRunFacet,
+        FractalopsSquadRunFacet,
+        ProofstreamCheckpointRunFacet,
+    }
+    assert shipped == {f"{c.__name__}.json" for c in classes}
+    for cls in classes:
+        url = cls._get_schema()
+        assert url == f"{FACET_SCHEMA_BASE}{cls.__name__}.json#/$defs/{cls.__name__}"
+        doc = json.loads((FACET_SCHEMA_DIR / f"{cls.__name__}.json").read_text())
+        assert doc["$id"] == url.split("#")[0] and cls.__name__ in doc["$defs"]
 
 
 # --- the agent-run mapping on a simulated workload -------------------------------------
