@@ -94,23 +94,20 @@ def checkpoint_event(
     is the ``proofstream_checkpoint`` facet and part of the dedupe key, so the
     same checkpoint is emitted once. Streaming jobs never COMPLETE.
     """
-    run_id = processor_run_id(job_name)
     spans = [
         {"topic": t, "partition": p, "fromOffset": lo, "toOffset": hi}
         for (t, p), (lo, hi) in sorted(ranges.items())
     ]
     signature = ",".join(f"{t}:{p}:{lo}-{hi}" for (t, p), (lo, hi) in sorted(ranges.items()))
-    return LineageEvent(
-        key=f"{run_id}:RUNNING:{signature}",
-        event_type="RUNNING",
-        event_time=iso_time(event_time_us),
-        run_id=run_id,
-        job_namespace=job_namespace,
-        job_name=job_name,
+    return _streaming(
+        "RUNNING",
+        f"RUNNING:{signature}",
+        job_namespace,
+        job_name,
+        event_time_us,
         run_facets={"proofstream_checkpoint": {"offsets": spans}},
-        job_facets=_STREAMING_JOB,
-        inputs=tuple(inputs),
-        outputs=tuple(outputs),
+        inputs=inputs,
+        outputs=outputs,
     )
 
 
@@ -118,16 +115,33 @@ def processor_start(
     job_namespace: str, job_name: str, inputs: Sequence[DatasetRef], event_time_us: int
 ) -> LineageEvent:
     """The START of a streaming projection's endless run (emitted once). Pure."""
+    return _streaming("START", "START", job_namespace, job_name, event_time_us, inputs=inputs)
+
+
+def _streaming(
+    event_type: str,
+    key: str,
+    job_namespace: str,
+    job_name: str,
+    event_time_us: int,
+    *,
+    run_facets: Mapping[str, Mapping[str, Any]] | None = None,
+    inputs: Sequence[DatasetRef] = (),
+    outputs: Sequence[DatasetRef] = (),
+) -> LineageEvent:
+    # one endless run per streaming job: its id derives from the job name alone
     run_id = processor_run_id(job_name)
     return LineageEvent(
-        key=f"{run_id}:START",
-        event_type="START",
+        key=f"{run_id}:{key}",
+        event_type=event_type,
         event_time=iso_time(event_time_us),
         run_id=run_id,
         job_namespace=job_namespace,
         job_name=job_name,
+        run_facets=run_facets or {},
         job_facets=_STREAMING_JOB,
         inputs=tuple(inputs),
+        outputs=tuple(outputs),
     )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "FACET_SCHEMA_BASE",
     "FACET_SCHEMA_DIR",
     "PRODUCER",
+    "RUN_FACETS",
     "FractalopsAgentRunFacet",
     "FractalopsDeliveryRunFacet",
     "FractalopsProofRunFacet",
@@ -129,7 +130,7 @@ class ProofstreamCheckpointRunFacet(RunFacet):
         return _url("ProofstreamCheckpointRunFacet")
 
 
-_RUN_FACETS: Mapping[str, type[RunFacet]] = {
+RUN_FACETS: Mapping[str, type[RunFacet]] = {
     "fractalops_agent": FractalopsAgentRunFacet,
     "fractalops_squad": FractalopsSquadRunFacet,
     "fractalops_delivery": FractalopsDeliveryRunFacet,
@@ -137,6 +138,7 @@ _RUN_FACETS: Mapping[str, type[RunFacet]] = {
     "fractalops_source": FractalopsSourceRunFacet,
     "proofstream_checkpoint": ProofstreamCheckpointRunFacet,
 }
+"""Our custom run facets by their key in ``run.facets``."""
 _SHARED: Final = frozenset({"fractalops_agent", "fractalops_squad"})
 """Facets that repeat across a run's events (same actor, same squad): built once."""
 _CACHE_LIMIT: Final = 4096
@@ -181,13 +183,13 @@ class RunEvents:
 
     def _facet(self, name: str, payload: Mapping[str, Any]) -> RunFacet:
         if name not in _SHARED:
-            return _RUN_FACETS[name](**payload, producer=PRODUCER)
+            return RUN_FACETS[name](**payload, producer=PRODUCER)
         key = (name, tuple(payload.values()))
         facet = self._facets.get(key)
         if facet is None:
             if len(self._facets) >= _CACHE_LIMIT:
                 self._facets.clear()
-            facet = self._facets[key] = _RUN_FACETS[name](**payload, producer=PRODUCER)
+            facet = self._facets[key] = RUN_FACETS[name](**payload, producer=PRODUCER)
         return facet
 
     def _job(self, namespace: str, name: str) -> Job:

@@ -110,21 +110,19 @@ class OpenLineageStore(StoreBase[LineageWrites]):
         self._runs: dict[str, tuple[str, str]] = {}
         self._first: Watermark = {}
         self._staged = transport if isinstance(transport, StagedFileTransport) else None
+        con: sqlite3.Connection | None = None
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-            self._con = sqlite3.connect(state_dir / STATE)
-        except (OSError, sqlite3.Error) as exc:
-            transport.close(timeout=0.0)
-            raise SinkUnavailableError(name, f"cannot open lineage state: {exc}") from exc
-        try:
+            con = self._con = sqlite3.connect(state_dir / STATE)
             # WAL: a commit is one fsync of the log instead of a rollback journal's
             # three; FULL keeps every commit durable (the offsets follow it)
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=FULL")
-            self._con.executescript(_SCHEMA)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=FULL")
+            con.executescript(_SCHEMA)
             self._file = self._open_file()
         except (OSError, sqlite3.Error) as exc:
-            self._con.close()
+            if con is not None:
+                con.close()
             transport.close(timeout=0.0)
             raise SinkUnavailableError(name, f"cannot open lineage state: {exc}") from exc
 
@@ -134,7 +132,6 @@ class OpenLineageStore(StoreBase[LineageWrites]):
         settings: OpenLineageSettings,
         state_dir: Path,
         *,
-        name: str = "lineage",
         kafka_bootstrap: str = "127.0.0.1:9092",
         clock: Callable[[], int] | None = None,
     ) -> OpenLineageStore:
@@ -154,7 +151,6 @@ class OpenLineageStore(StoreBase[LineageWrites]):
         return cls(
             home,
             transport,
-            name=name,
             kafka_bootstrap=kafka_bootstrap,
             processor_namespace=settings.processor_namespace,
             clock=clock,

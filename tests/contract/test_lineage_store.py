@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import json
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -38,16 +39,7 @@ from sinks.decode import Needs, decode
 from sinks.generations import GenerationStatus
 from sinks.lineage import OpenLineageSettings, make_plane
 from sinks.lineage.events import lineage_digest
-from sinks.lineage.facets import (
-    FACET_SCHEMA_BASE,
-    FACET_SCHEMA_DIR,
-    FractalopsAgentRunFacet,
-    FractalopsDeliveryRunFacet,
-    FractalopsProofRunFacet,
-    FractalopsSourceRunFacet,
-    FractalopsSquadRunFacet,
-    ProofstreamCheckpointRunFacet,
-)
+from sinks.lineage.facets import FACET_SCHEMA_BASE, FACET_SCHEMA_DIR, RUN_FACETS
 from sinks.lineage.generations import LineageGenerations
 from sinks.lineage.naming import agent_run_id
 from sinks.lineage.projection import LineageProjection
@@ -69,7 +61,7 @@ _FACET = {
         "_schemaURL": {"type": "string", "format": "uri"},
     },
 }
-_DATASET = {
+_NAMED = {  # a job, or a dataset: namespace + name + facets
     "type": "object",
     "required": ["namespace", "name"],
     "properties": {
@@ -97,17 +89,9 @@ RUN_EVENT_SCHEMA: dict[str, Any] = {
                 "facets": {"type": "object", "additionalProperties": _FACET},
             },
         },
-        "job": {
-            "type": "object",
-            "required": ["namespace", "name"],
-            "properties": {
-                "namespace": {"type": "string", "minLength": 1},
-                "name": {"type": "string", "minLength": 1},
-                "facets": {"type": "object", "additionalProperties": _FACET},
-            },
-        },
-        "inputs": {"type": "array", "items": _DATASET},
-        "outputs": {"type": "array", "items": _DATASET},
+        "job": _NAMED,
+        "inputs": {"type": "array", "items": _NAMED},
+        "outputs": {"type": "array", "items": _NAMED},
     },
 }
 _CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
@@ -147,20 +131,14 @@ def validate(event: dict[str, Any]) -> None:
             assert facet["_schemaURL"].endswith(f"{name}.json#/$defs/{name}")
 
 
-class Clock:
-    """A deterministic microsecond clock for the checkpoint events."""
-
-    def __init__(self) -> None:
-        self.now = 1_790_000_000_000_000
-
-    def __call__(self) -> int:
-        self.now += 1_000_000
-        return self.now
+def clock() -> Callable[[], int]:
+    """A deterministic microsecond clock for the checkpoint events: one second a tick."""
+    return itertools.count(1_790_000_000_000_000, 1_000_000).__next__
 
 
 def open_store(tmp_path: Path, settings: OpenLineageSettings | None = None) -> OpenLineageStore:
     return OpenLineageStore.open(
-        settings or OpenLineageSettings(), tmp_path, kafka_bootstrap="127.0.0.1:9092", clock=Clock()
+        settings or OpenLineageSettings(), tmp_path, kafka_bootstrap="127.0.0.1:9092", clock=clock()
     )
 
 
@@ -285,14 +263,8 @@ def test_every_facet_class_names_a_shipped_schema() -> None:
     shipped = {
         p.name for p in resources.files("sinks.lineage").joinpath("openlineage_facets").iterdir()
     }
-    classes = {
-        FractalopsAgentRunFacet,
-        FractalopsDeliveryRunFacet,
-        FractalopsProofRunFacet,
-        FractalopsSourceRunFacet,
-        FractalopsSquadRunFacet,
-        ProofstreamCheckpointRunFacet,
-    }
+    classes = set(RUN_FACETS.values())
+    assert len(classes) == 6
     assert shipped == {f"{c.__name__}.json" for c in classes}
     for cls in classes:
         url = cls._get_schema()
@@ -608,7 +580,7 @@ def http_store(tmp_path: Path, url: str) -> OpenLineageStore:
     # the client's own retries (5, with backoff) are for production; here each
     # failure must surface at once, as the runtime's retry then handles it
     transport = HttpTransport(HttpConfig(url=url, retry={"total": 0, "connect": 0, "read": 0}))
-    return OpenLineageStore(tmp_path, transport, clock=Clock())
+    return OpenLineageStore(tmp_path, transport, clock=clock())
 
 
 def test_http_backend_gets_the_same_events_as_the_file(tmp_path: Path, backend: Backend) -> None:
