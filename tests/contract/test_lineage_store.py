@@ -1,41 +1,25 @@
-"""``OpenLineageStore`` on the real openlineage-python transports: the shared store
-contract (the live store and a replay generation's store), the agent-run mapping on
-a simulated workload, JSON-schema validation of every emitted event, idempotent
-re-writes, the run → job state kept across batches and restarts, the committed
-file length, HTTP error translation and the replay digest.
-
-openlineage-python 1.54 does not ship the spec's ``OpenLineage.json``, so
-``RUN_EVENT_SCHEMA`` below is the spec's ``RunEvent`` structure (required fields,
-formats, the eventType enum, the ``_producer``/``_schemaURL`` of every facet);
-our custom facets are validated against the schemas we ship in
-``sinks/lineage/openlineage_facets/``.
-"""
+"""``OpenLineageStore`` on the real openlineage-python file transport: the shared
+store contract (the live store and a replay generation's store), the agent-run
+mapping on a simulated workload, JSON-schema validation of every emitted event,
+idempotent re-writes, the run → job state kept across batches and restarts, the
+committed file length, the replay digest and the generations."""
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import itertools
 import json
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
-from referencing import Registry, Resource
 
-from proofstream.workload import simulate
 from schemas.envelope import TeamType
-from schemas.errors import ConfigError, PermanentError, SinkUnavailableError
-from schemas.events import Event, EvidenceKind, EvidenceRecorded, RunFinished, RunStarted
-from sinks.base import Batch, LogPosition, LogRecord, Projection, Store
-from sinks.decode import Needs, decode
+from schemas.errors import ConfigError
+from schemas.events import Event, RunFinished, RunStarted
+from sinks.base import Projection, Store
 from sinks.generations import GenerationStatus
 from sinks.lineage import OpenLineageSettings, make_plane
 from sinks.lineage.events import lineage_digest
@@ -46,151 +30,19 @@ from sinks.lineage.projection import LineageProjection
 from sinks.lineage.store import OpenLineageStore, live_events_file
 from sinks.lineage.transports import read_events
 from tests import factories
-from tests.contract import store_contract
-from tests.contract.store_contract import StoreContract, event_id, records_of
-from tests.ports import free_port
-
-TOPIC = "fractalops.agent-actions.v1"
-PROJECTION = LineageProjection()
-
-_FACET = {
-    "type": "object",
-    "required": ["_producer", "_schemaURL"],
-    "properties": {
-        "_producer": {"type": "string", "format": "uri"},
-        "_schemaURL": {"type": "string", "format": "uri"},
-    },
-}
-_NAMED = {  # a job, or a dataset: namespace + name + facets
-    "type": "object",
-    "required": ["namespace", "name"],
-    "properties": {
-        "namespace": {"type": "string", "minLength": 1},
-        "name": {"type": "string", "minLength": 1},
-        "facets": {"type": "object", "additionalProperties": _FACET},
-    },
-}
-RUN_EVENT_SCHEMA: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["eventTime", "producer", "schemaURL", "run", "job"],
-    "properties": {
-        "eventTime": {"type": "string", "format": "date-time"},
-        "producer": {"type": "string", "format": "uri"},
-        "schemaURL": {"type": "string", "format": "uri"},
-        "eventType": {
-            "enum": ["START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"],
-        },
-        "run": {
-            "type": "object",
-            "required": ["runId"],
-            "properties": {
-                "runId": {"type": "string", "format": "uuid"},
-                "facets": {"type": "object", "additionalProperties": _FACET},
-            },
-        },
-        "job": _NAMED,
-        "inputs": {"type": "array", "items": _NAMED},
-        "outputs": {"type": "array", "items": _NAMED},
-    },
-}
-_CHECKER = jsonschema.Draft202012Validator.FORMAT_CHECKER
-
-
-@functools.cache
-def facet_validators() -> dict[str, jsonschema.Draft202012Validator]:
-    """Facet key → validator of our shipped schema (OL's RunFacet base resolved
-    to the ``_producer``/``_schemaURL`` structure above, offline)."""
-    registry = Registry().with_resource(
-        "https://openlineage.io/spec/2-0-2/OpenLineage.json",
-        Resource.from_contents(
-            {
-                "$schema": "https://json-schema.org/draft/2020-12/schema",
-                "$defs": {"RunFacet": _FACET},
-            }
-        ),
-    )
-    found = {}
-    for path in sorted(FACET_SCHEMA_DIR.glob("*.json")):
-        doc = json.loads(path.read_text())
-        registry = registry.with_resource(doc["$id"], Resource.from_contents(doc))
-        (key,) = doc["properties"]
-        found[key] = doc
-    return {
-        key: jsonschema.Draft202012Validator(doc, registry=registry, format_checker=_CHECKER)
-        for key, doc in found.items()
-    }
-
-
-def validate(event: dict[str, Any]) -> None:
-    jsonschema.Draft202012Validator(RUN_EVENT_SCHEMA, format_checker=_CHECKER).validate(event)
-    for key, facet in event["run"].get("facets", {}).items():
-        if key in facet_validators():
-            facet_validators()[key].validate({key: facet})
-            name = Path(facet_validators()[key].schema["$id"]).stem
-            assert facet["_schemaURL"].endswith(f"{name}.json#/$defs/{name}")
-
-
-def clock() -> Callable[[], int]:
-    """A deterministic microsecond clock for the checkpoint events: one second a tick."""
-    return itertools.count(1_790_000_000_000_000, 1_000_000).__next__
-
-
-def open_store(tmp_path: Path, settings: OpenLineageSettings | None = None) -> OpenLineageStore:
-    return OpenLineageStore.open(
-        settings or OpenLineageSettings(), tmp_path, kafka_bootstrap="127.0.0.1:9092", clock=clock()
-    )
-
-
-def emitted(store: OpenLineageStore) -> list[dict[str, Any]]:
-    assert store.events_file is not None
-    return list(read_events(store.events_file))
-
-
-def evidence(partition: int, offset: int, run: str | None = None) -> Event:
-    """A real ``evidence.recorded`` event: one RUNNING lineage event each."""
-    return EvidenceRecorded(
-        event_id=event_id(partition, offset),
-        occurred_at=datetime(2026, 11, 1, 12, 0, offset % 60, tzinfo=UTC),
-        producer=factories.producer("tester"),
-        actor=factories.agent("tester", team=TeamType.AGENTSQUAD),
-        subject=factories.subject(run_id=run or f"run-{offset % 7}", project="p"),
-        sha256=hashlib.sha256(f"{partition}/{offset}".encode()).hexdigest(),
-        media_type="application/json",
-        size_bytes=offset,
-        kind=EvidenceKind.TEST_REPORT,
-        proves=f"o/r#{offset}",
-    )
-
-
-def decoded(records: Sequence[LogRecord]) -> Batch:
-    """The projection's part of ``records``, through the one decode step."""
-    result = decode(store_contract.test_codec(), records, Needs.of([PROJECTION]))
-    assert not result.rejected
-    return result.batch_for(PROJECTION)
-
-
-@functools.cache
-def workload_records() -> tuple[LogRecord, ...]:
-    codec = store_contract.test_codec()
-    return tuple(
-        LogRecord(LogPosition(TOPIC, offset % 3, offset), None, codec.encode(event))
-        for offset, event in enumerate(simulate(runs=12).events)
-    )
-
-
-def write(store: OpenLineageStore, records: Sequence[LogRecord]) -> None:
-    batch = decoded(records)
-    store.write(PROJECTION.project(batch), batch.upto)
-
-
-def source_ids(events: list[dict[str, Any]]) -> set[str]:
-    return {
-        e["run"]["facets"]["fractalops_source"]["eventId"]
-        for e in events
-        if "fractalops_source" in e["run"].get("facets", {})
-    }
-
+from tests.contract.lineage_support import (
+    PROJECTION,
+    TOPIC,
+    decoded,
+    emitted,
+    evidence,
+    open_store,
+    source_ids,
+    validate,
+    workload_records,
+    write,
+)
+from tests.contract.store_contract import StoreContract, records_of
 
 # --- the shared store contract ---------------------------------------------------------
 
@@ -533,97 +385,3 @@ def test_the_plane_and_its_http_transport(tmp_path: Path) -> None:
         store.close()
     with pytest.raises(ConfigError):
         OpenLineageStore.open(OpenLineageSettings(url="ftp://x"), tmp_path)
-
-
-# --- the HTTP transport against a real HTTP endpoint -----------------------------------
-
-
-class Backend(ThreadingHTTPServer):
-    """A loopback OpenLineage endpoint: keeps every POSTed event, answers ``status``."""
-
-    def __init__(self) -> None:
-        self.status = 201
-        self.posted: list[dict[str, Any]] = []
-        self.auth: set[str] = set()
-        backend = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                backend.auth.add(str(self.headers.get("Authorization")))
-                if backend.status < 300:
-                    backend.posted.append(json.loads(body))
-                self.send_response(backend.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                del format, args
-
-        super().__init__(("127.0.0.1", free_port()), Handler)
-
-
-@pytest.fixture()
-def backend() -> Iterator[Backend]:
-    server = Backend()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
-    thread.join()
-
-
-def http_store(tmp_path: Path, url: str) -> OpenLineageStore:
-    from openlineage.client.transport.http import HttpConfig, HttpTransport
-
-    # the client's own retries (5, with backoff) are for production; here each
-    # failure must surface at once, as the runtime's retry then handles it
-    transport = HttpTransport(HttpConfig(url=url, retry={"total": 0, "connect": 0, "read": 0}))
-    return OpenLineageStore(tmp_path, transport, clock=clock())
-
-
-def test_http_backend_gets_the_same_events_as_the_file(tmp_path: Path, backend: Backend) -> None:
-    from pydantic import SecretStr
-
-    records = workload_records()[:80]
-    settings = OpenLineageSettings(
-        url=f"http://127.0.0.1:{backend.server_port}", api_key=SecretStr("k-1")
-    )
-    over_http = open_store(tmp_path / "http", settings)
-    on_file = open_store(tmp_path / "file")
-    try:
-        for store in (over_http, on_file):
-            write(store, records)
-            store.flush()
-            write(store, records)  # a redelivery posts nothing again
-            store.flush()
-        assert backend.posted == emitted(on_file)
-        assert backend.auth == {"Bearer k-1"}
-    finally:
-        over_http.close()
-        on_file.close()
-
-
-def test_http_errors_are_typed(tmp_path: Path, backend: Backend) -> None:
-    records = workload_records()[:20]
-    store = http_store(tmp_path, f"http://127.0.0.1:{backend.server_port}")
-    try:
-        backend.status = 400  # the backend refuses the event itself
-        with pytest.raises(PermanentError):
-            write(store, records)
-        backend.status = 503  # the backend is down for now
-        with pytest.raises(SinkUnavailableError):
-            write(store, records)
-        backend.status = 200
-        write(store, records)  # the retried batch goes through
-        store.flush()
-        assert source_ids(backend.posted) == {e.event_id for e in decoded(records).events}
-    finally:
-        store.close()
-    refused = http_store(tmp_path / "other", f"http://127.0.0.1:{free_port()}")
-    try:
-        with pytest.raises(SinkUnavailableError):  # nothing listens
-            write(refused, records)
-    finally:
-        refused.close()
