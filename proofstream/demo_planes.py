@@ -120,9 +120,10 @@ def show_catalog(console: Console, settings: Settings) -> None:
 
 
 def show_lineage(console: Console, settings: Settings) -> None:
-    from sinks.openlineage import read_events
+    from sinks.lineage.store import live_events_file
+    from sinks.lineage.transports import read_events
 
-    path = settings.openlineage.resolve_file(settings.state_dir)
+    path = live_events_file(settings.openlineage, settings.state_dir)
     kinds = Counter(
         (e.get("eventType", "?"), e.get("job", {}).get("namespace", "?")) for e in read_events(path)
     )

@@ -1,27 +1,26 @@
 """Generations of the lineage plane: one file-transport directory per generation.
 
 The :class:`~sinks.generations.Rebuildable` port for
-:class:`sinks.openlineage.OpenLineageSink` with the **file transport** (layout
-and swap in :mod:`sinks.directories`; ``<base>`` is
-``<state_dir>/openlineage``):
+:class:`~sinks.lineage.store.OpenLineageStore` with the **file transport** (layout
+and swap in :mod:`sinks.directories`; ``<base>`` is ``<state_dir>/openlineage``):
 
-- **shadow**: an :class:`~sinks.openlineage.OpenLineageSink` whose transport
-  appends to ``<base>/generations/g<N>/events.ndjson`` and whose ``state.db``
-  (dedupe keys, run → job, watermark) is in the same directory: the same sink and
-  the same pure :class:`~sinks.lineage.LineageProjection` as live. A shadow never
-  emits anywhere else, so a rebuild never re-sends lineage to a backend.
-- **digest**: :func:`~sinks.lineage.lineage_digest` (order-independent, without
-  ``eventTime``) of the agent-run events whose ``fractalops_source`` facet lies in
-  the covered positions — so it **is restricted** to the log range. The
-  processors' own checkpoint runs (``processor_namespace``) depend on batch cuts
-  and are left out, as the sink's own digest does.
+- **shadow**: the same :class:`~sinks.lineage.store.OpenLineageStore` class, its
+  transport appending to ``<base>/generations/g<N>/events.ndjson`` and its
+  ``state.db`` (dedupe keys, run → job, watermark) in the same directory, fed by
+  the same pure projection as live. A shadow never emits anywhere else, so a
+  rebuild never re-sends lineage to a backend.
+- **digest**: :func:`~sinks.lineage.events.lineage_digest` (order-independent,
+  without ``eventTime``) of the agent-run events whose ``fractalops_source``
+  facet lies in the covered positions — so it **is restricted** to the log
+  range. The projections' own checkpoint runs (``processor_namespace``) depend on
+  batch cuts and are left out.
 - **diff**: per ``runId eventType source-event-id``: added, removed, changed.
-- **swap**: the pointer; afterwards :meth:`~sinks.openlineage.OpenLineageSink.open`
-  appends to the swapped-in generation's ``events.ndjson``.
+- **swap**: the pointer; afterwards :meth:`OpenLineageStore.open` appends to the
+  swapped-in generation's ``events.ndjson``.
 - **drop** of generation 0: ``<base>/state.db`` and the configured events file.
 
 An HTTP transport (``OpenLineageSettings.url``) cannot be read back or swapped:
-not supported (:class:`ConfigError`).
+such a plane is not rebuildable (:class:`ConfigError` here).
 """
 
 from __future__ import annotations
@@ -31,18 +30,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-from openlineage.client.transport.file import FileConfig, FileTransport
 
 from schemas.errors import ConfigError
 from sinks.directories import DirectoryGenerations, combine_parts, in_range, keyed_diff
 from sinks.generations import Digest, LogRange, TableDiff
-from sinks.lineage import OpenLineageSettings, lineage_digest
-from sinks.openlineage import OpenLineageSink, read_events
+from sinks.lineage.events import lineage_digest
+from sinks.lineage.settings import OpenLineageSettings
+from sinks.lineage.store import EVENTS, STATE, OpenLineageStore
+from sinks.lineage.transports import StagedFileTransport, read_events
 
 __all__ = ["LineageGenerations"]
 
-_EVENTS = "events.ndjson"
-_STATE = "state.db"
 _NOTE = "agent-run lineage events whose source event lies in the covered positions"
 
 
@@ -55,16 +53,13 @@ def _source(event: Mapping[str, Any]) -> Mapping[str, Any] | None:
 class LineageGenerations(DirectoryGenerations):
     """:class:`~sinks.generations.Rebuildable` for the lineage plane (module docstring).
 
-    ``live`` is the open live sink; ``settings``, ``state_dir`` and
+    ``live`` is the open live store; ``settings``, ``state_dir`` and
     ``kafka_bootstrap`` are the ones it was opened with.
     """
 
-    projection_version = 1
-    """The lineage projection has no version number of its own yet."""
-
     def __init__(
         self,
-        live: OpenLineageSink,
+        live: OpenLineageStore,
         settings: OpenLineageSettings,
         state_dir: Path,
         *,
@@ -81,22 +76,20 @@ class LineageGenerations(DirectoryGenerations):
         self._bootstrap = kafka_bootstrap
         super().__init__(self._state_dir.resolve() / "openlineage", live.name)
 
-    def _open_shadow(self, number: int, directory: Path) -> OpenLineageSink:
-        """An :class:`OpenLineageSink` writing only into generation ``number``'s directory."""
+    def _open_shadow(self, number: int, directory: Path) -> OpenLineageStore:
+        """An :class:`OpenLineageStore` writing only into generation ``number``'s directory."""
         del number  # the directory is the generation's
-        events = directory / _EVENTS
-        return OpenLineageSink(
-            FileTransport(FileConfig(log_file_path=str(events), append=True)),
+        return OpenLineageStore(
             directory,
+            StagedFileTransport(directory / EVENTS),
             name=self._live.name,
-            events_file=events,
             kafka_bootstrap=self._bootstrap,
             processor_namespace=self._settings.processor_namespace,
         )
 
     def _events(self, target: int | Literal["live"], covered: LogRange) -> Iterator[dict[str, Any]]:
         path = self._live.events_file if self._is_live(target) else None
-        path = path or self.directory(int(target)) / _EVENTS
+        path = path or self.directory(int(target)) / EVENTS
         for event in read_events(path):
             source = _source(event)
             if source is not None and in_range(
@@ -126,5 +119,6 @@ class LineageGenerations(DirectoryGenerations):
         return [keyed_diff("events", keyed("live"), keyed(number))]
 
     def _remove_base(self) -> None:
-        (self.base / _STATE).unlink(missing_ok=True)
+        for name in (STATE, f"{STATE}-wal", f"{STATE}-shm"):  # SQLite's WAL files too
+            (self.base / name).unlink(missing_ok=True)
         self._settings.resolve_file(self._state_dir).unlink(missing_ok=True)
