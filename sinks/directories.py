@@ -162,6 +162,7 @@ class ConfinedStore(Generic[W]):
 
     def __init__(self, open_: Callable[[], Store[W]], name: str) -> None:
         self._name = name
+        self._closed = False
         self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"shadow-{name}")
         try:
             self._store = self._thread.submit(open_).result()
@@ -174,19 +175,29 @@ class ConfinedStore(Generic[W]):
         return self._name
 
     def write(self, writes: W, upto: Mapping[tuple[str, int], int]) -> None:
-        self._thread.submit(self._store.write, writes, upto).result()
+        self._call(self._store.write, writes, upto)
 
     def flush(self) -> None:
-        self._thread.submit(self._store.flush).result()
+        self._call(self._store.flush)
 
     def watermark(self) -> Watermark:
-        return self._thread.submit(self._store.watermark).result()
+        result: Watermark = self._call(self._store.watermark)
+        return result
 
     def close(self) -> None:
+        """Close the store on its thread and end the thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self._thread.submit(self._store.close).result()
         finally:
             self._thread.shutdown()
+
+    def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
+        if self._closed:
+            raise SinkUnavailableError(self._name, "store is closed", retry_after=0.0)
+        return self._thread.submit(fn, *args).result()
 
 
 def _covered_json(covered: LogRange) -> list[dict[str, Any]]:

@@ -100,15 +100,6 @@ class TestLineageGenerationStoreContract(_LineageContract):
         finally:
             live.close()
 
-    @pytest.mark.xfail(
-        raises=RuntimeError,
-        strict=True,
-        reason="sinks.directories.ConfinedStore: a second close() and calls after close()"
-        " raise RuntimeError from the shut-down executor (core defect, reported)",
-    )
-    def test_close_is_idempotent_and_final(self, tmp_path: Path) -> None:
-        super().test_close_is_idempotent_and_final(tmp_path)
-
 
 def test_every_facet_class_names_a_shipped_schema() -> None:
     # the schemas are package data of sinks.lineage: they must ship with the wheel
