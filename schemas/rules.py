@@ -13,7 +13,12 @@ Limits (documented here once, used by the models and the codec):
 * ``attributes`` holds at most ``MAX_ATTRIBUTES`` (32) entries, keys at most
   ``MAX_ATTRIBUTE_KEY_BYTES`` (256 B), values at most ``MAX_ATTRIBUTE_VALUE_BYTES`` (1 KiB);
 * a list field holds at most ``MAX_LIST_ITEMS`` (64) items;
-* a whole encoded event is capped by the codec (``DEFAULT_MAX_EVENT_BYTES``, 64 KiB).
+* an event, as single-object bytes on the wire, holds at most ``MAX_EVENT_BYTES``
+  (64 KiB): the codec's encode cap, the decoder's input cap and the producer's
+  ``max_event_bytes`` (which may only be lower). 64 KiB is what the README
+  promises, over 150 times the largest demo event (~410 B) and far below Kafka's
+  1 MB default ``message.max.bytes``, so byte-bounded batches stay predictable;
+  anything near it is a blob, which belongs in the evidence store.
 
 Together they keep graph snapshots and blobs out of events: an event carries
 digests and refs, the blob goes to the evidence store.
@@ -31,10 +36,10 @@ from typing import TypeVar
 
 __all__ = [
     "ALWAYS_CHECKED",
-    "DEFAULT_MAX_EVENT_BYTES",
     "MAX_ATTRIBUTES",
     "MAX_ATTRIBUTE_KEY_BYTES",
     "MAX_ATTRIBUTE_VALUE_BYTES",
+    "MAX_EVENT_BYTES",
     "MAX_LIST_ITEMS",
     "MAX_TEXT_BYTES",
     "TOKEN_PREFIXES",
@@ -53,7 +58,8 @@ MAX_ATTRIBUTES = 32
 MAX_ATTRIBUTE_KEY_BYTES = 256
 MAX_ATTRIBUTE_VALUE_BYTES = 1024
 MAX_LIST_ITEMS = 64
-DEFAULT_MAX_EVENT_BYTES = 64 * 1024
+MAX_EVENT_BYTES = 64 * 1024
+"""The one size limit of an event: its single-object bytes, on both sides."""
 
 # GitHub token prefixes: personal (ghp_, github_pat_), OAuth (gho_), user-to-server
 # (ghu_), server-to-server (ghs_) and refresh (ghr_) tokens. A token is a secret and
