@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
+from schemas.rules import MAX_EVENT_BYTES
+
 __all__ = ["ClientConfig", "KafkaSettings", "ProducerSettings", "TopicSettings"]
 
 ClientConfig = dict[str, str | int | float | bool]
@@ -85,7 +87,9 @@ class ProducerSettings(BaseModel):
     compression: Literal["zstd", "lz4", "none"] = "zstd"
     linger_ms: int = Field(default=5, ge=0, le=1000)
     delivery_timeout_ms: int = Field(default=30_000, ge=1_000)
-    max_event_bytes: int = Field(default=256 * 1024, ge=1024)
+    max_event_bytes: int = Field(default=MAX_EVENT_BYTES, ge=1024, le=MAX_EVENT_BYTES)
+    """Encoded size cap per event: the rulebook's one limit, which consumers apply
+    too. It may be set lower (a stricter budget for this service), never higher."""
     spool_dir: Path | None = None
     spool_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
     spool_segment_bytes: int = Field(default=1024 * 1024, ge=1024)

@@ -39,11 +39,10 @@ from schemas.catalog import SchemaCatalog, SchemaVersion, load_catalog
 from schemas.errors import DecodeError, EventError, InvalidEventError, SchemaError
 from schemas.events import EVENT_TYPES, Event
 from schemas.jsonio import event_from_json
-from schemas.rules import DEFAULT_MAX_EVENT_BYTES
+from schemas.rules import MAX_EVENT_BYTES
 from schemas.upcast import UPCASTERS, Upcaster
 
 __all__ = [
-    "DEFAULT_MAX_INPUT_BYTES",
     "MAGIC",
     "EventCodec",
     "from_record",
@@ -52,8 +51,6 @@ __all__ = [
 
 MAGIC = b"\xc3\x01"
 """The two marker bytes of Avro single-object encoding."""
-DEFAULT_MAX_INPUT_BYTES = 1024 * 1024
-"""Bytes longer than this are rejected before any decoding is attempted."""
 
 _HEADER_LEN = 10
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -354,7 +351,10 @@ class EventCodec:
     Build once (loading the catalog reads the ``.avsc`` files) and share it:
     it holds no mutable state, so it is safe across threads. ``max_event_bytes``
     caps an encoded event (a seed rule: no blobs in events); ``max_input_bytes``
-    caps what ``decode`` will even look at.
+    caps what ``decode`` will even look at. Both default to the one event limit,
+    :data:`schemas.rules.MAX_EVENT_BYTES`, and count the same bytes (the whole
+    single-object encoding), so a consumer refuses every event a producer would
+    have refused for its size.
     """
 
     __slots__ = ("_catalog", "_current", "_max_event", "_max_input", "_plans")
@@ -363,8 +363,8 @@ class EventCodec:
         self,
         catalog: SchemaCatalog | None = None,
         *,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        max_input_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self._catalog = catalog if catalog is not None else load_catalog()
         self._max_event = max_event_bytes

@@ -46,7 +46,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
-from schemas.codec import DEFAULT_MAX_INPUT_BYTES, MAGIC, EventCodec, to_record
+from schemas.codec import MAGIC, EventCodec, to_record
 from schemas.errors import (
     ConfigError,
     DecodeError,
@@ -57,7 +57,7 @@ from schemas.errors import (
     SchemaError,
 )
 from schemas.events import Event
-from schemas.rules import DEFAULT_MAX_EVENT_BYTES
+from schemas.rules import MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
     from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -123,8 +123,8 @@ class ConfluentCodec:
         conf: Mapping[str, Any] | None = None,
         client: SchemaRegistryClient | None = None,
         catalog: SchemaCatalog | None = None,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        max_input_bytes: int = DEFAULT_MAX_INPUT_BYTES,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        max_input_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         try:
             from confluent_kafka.schema_registry import (

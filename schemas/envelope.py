@@ -17,6 +17,8 @@ from schemas.base import FrozenModel
 __all__ = [
     "Actor",
     "ActorKind",
+    "AttributeKey",
+    "AttributeValue",
     "Attributes",
     "Digest",
     "Identity",
@@ -29,15 +31,21 @@ __all__ = [
 ]
 
 Text = Annotated[str, AfterValidator(rules.check_text)]
-"""Free text, at most 4 KiB of UTF-8."""
+"""Free text, at most 4 KiB of UTF-8, holding no credential."""
 Name = Annotated[str, StringConstraints(min_length=1), AfterValidator(rules.check_text)]
-"""A non-empty name, ref or id, at most 4 KiB of UTF-8."""
+"""A non-empty descriptive name (a version, a media type), like :data:`Text`."""
 Identity = Annotated[str, StringConstraints(min_length=1), AfterValidator(rules.check_identity)]
-"""A workload or actor identity: never a raw IP address, never a token."""
+"""A non-empty identity-bearing value (an id, a ref, a login, a URI; the list is in
+``schemas.rules``): like :data:`Name`, and never a raw IP address."""
 Digest = Annotated[str, AfterValidator(rules.check_sha256)]
 """A SHA-256 digest: 64 lowercase hex characters."""
-Attributes = Annotated[dict[str, str], AfterValidator(rules.check_attributes)]
-"""Bounded free-form string map (≤ 32 entries, keys ≤ 256 B, values ≤ 1 KiB)."""
+AttributeKey = Annotated[str, AfterValidator(rules.check_attribute_key)]
+"""An ``attributes`` key: at most 256 B, holding no credential."""
+AttributeValue = Annotated[str, AfterValidator(rules.check_attribute_value)]
+"""An ``attributes`` value: at most 1 KiB, holding no credential."""
+Attributes = Annotated[dict[AttributeKey, AttributeValue], AfterValidator(rules.check_attributes)]
+"""Bounded free-form string map (≤ 32 entries, keys ≤ 256 B, values ≤ 1 KiB), holding
+no credential in a key or a value."""
 
 
 class ActorKind(StrEnum):
@@ -61,7 +69,7 @@ class Producer(FrozenModel):
 
     field_path = "producer"
 
-    service: Name = Field(description="Name of the emitting service.")
+    service: Identity = Field(description="Name of the emitting service.")
     version: Name = Field(description="Version of the emitting service.")
     workload_id: Identity = Field(
         description="SPIFFE ID or runtime asset id of the emitting workload; never a raw IP."
@@ -75,7 +83,7 @@ class Actor(FrozenModel):
 
     kind: ActorKind = Field(description="agent, human or system.")
     id: Identity = Field(description="Stable identity of the actor; never a raw IP or a token.")
-    role: Name = Field(description="Role the actor played (planner, tester, committer, ...).")
+    role: Identity = Field(description="Role the actor played (planner, tester, committer, ...).")
     team_type: TeamType | None = Field(
         default=None, description="Team type of the actor, when it belongs to one."
     )
@@ -86,11 +94,11 @@ class Subject(FrozenModel):
 
     field_path = "subject"
 
-    project: Name = Field(description="Project the action belongs to.")
-    repository: Name | None = Field(
+    project: Identity = Field(description="Project the action belongs to.")
+    repository: Identity | None = Field(
         default=None, description="Repository as 'owner/name', when the action concerns one."
     )
-    run_id: Name | None = Field(
+    run_id: Identity | None = Field(
         default=None, description="Run id; the Kafka partition key, so a run stays ordered."
     )
     attempt: int = Field(default=1, ge=1, le=2**31 - 1, description="Attempt number of the run.")

@@ -25,7 +25,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Annotated, ClassVar
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from schemas import rules
 from schemas.base import FrozenModel
@@ -34,6 +34,7 @@ from schemas.envelope import (
     ActorKind,
     Attributes,
     Digest,
+    Identity,
     Name,
     Producer,
     Subject,
@@ -75,12 +76,6 @@ __all__ = [
 
 DurationMs = Annotated[int, Field(ge=0, le=2**63 - 1)]
 Seconds = Annotated[int, Field(ge=0, le=2**31 - 1)]
-GitHubLogin = Annotated[
-    str,
-    StringConstraints(min_length=1),
-    AfterValidator(rules.check_not_token),
-    AfterValidator(rules.check_text),
-]
 Digests = Annotated[list[Digest], AfterValidator(rules.check_list)]
 
 
@@ -138,7 +133,7 @@ class LineageRef(FrozenModel):
     """A typed lineage ref: what kind of thing, and its name or URN."""
 
     kind: LineageRefKind = Field(description="dataset, feature, api or route.")
-    name: Name = Field(description="Name or URN of the referenced thing.")
+    name: Identity = Field(description="Name or URN of the referenced thing.")
 
 
 LineageRefs = Annotated[list[LineageRef], AfterValidator(rules.check_list)]
@@ -181,7 +176,7 @@ class RunStarted(Event):
     event_type = "run.started"
 
     goal: Text = Field(description="What the run is meant to achieve.")
-    parent_run_id: Name | None = Field(
+    parent_run_id: Identity | None = Field(
         default=None, description="Run that spawned this one, if any."
     )
 
@@ -201,8 +196,8 @@ class AgentHandoff(Event):
 
     event_type = "agent.handoff"
 
-    from_role: Name = Field(description="Role handing the work over.")
-    to_role: Name = Field(description="Role receiving the work.")
+    from_role: Identity = Field(description="Role handing the work over.")
+    to_role: Identity = Field(description="Role receiving the work.")
     reason: Text = Field(description="Why the work was handed over.")
 
 
@@ -211,8 +206,8 @@ class ToolInvoked(Event):
 
     event_type = "tool.invoked"
 
-    mcp_server: Name = Field(description="MCP server that served the call.")
-    tool: Name = Field(description="Tool name on that server.")
+    mcp_server: Identity = Field(description="MCP server that served the call.")
+    tool: Identity = Field(description="Tool name on that server.")
     input_digest: Digest = Field(description="SHA-256 (hex) of the canonical tool input.")
     output_digest: Digest | None = Field(
         default=None, description="SHA-256 (hex) of the tool output; null when there was none."
@@ -229,8 +224,8 @@ class WorkspaceLeased(Event):
 
     event_type = "workspace.leased"
 
-    workspace_id: Name = Field(description="Id of the leased workspace.")
-    lease_id: Name = Field(description="Id of the lease.")
+    workspace_id: Identity = Field(description="Id of the leased workspace.")
+    lease_id: Identity = Field(description="Id of the lease.")
     ttl_seconds: Seconds = Field(description="Lease duration in seconds.")
 
 
@@ -239,8 +234,8 @@ class WorkspaceReleased(Event):
 
     event_type = "workspace.released"
 
-    workspace_id: Name = Field(description="Id of the released workspace.")
-    lease_id: Name = Field(description="Id of the lease that ended.")
+    workspace_id: Identity = Field(description="Id of the released workspace.")
+    lease_id: Identity = Field(description="Id of the lease that ended.")
     reason: Text | None = Field(default=None, description="Why the lease ended early, if it did.")
 
 
@@ -249,8 +244,8 @@ class BrowserLeased(Event):
 
     event_type = "browser.leased"
 
-    browser_id: Name = Field(description="Id of the leased browser session.")
-    lease_id: Name = Field(description="Id of the lease.")
+    browser_id: Identity = Field(description="Id of the leased browser session.")
+    lease_id: Identity = Field(description="Id of the lease.")
     ttl_seconds: Seconds = Field(description="Lease duration in seconds.")
 
 
@@ -259,8 +254,8 @@ class BrowserReleased(Event):
 
     event_type = "browser.released"
 
-    browser_id: Name = Field(description="Id of the released browser session.")
-    lease_id: Name = Field(description="Id of the lease that ended.")
+    browser_id: Identity = Field(description="Id of the released browser session.")
+    lease_id: Identity = Field(description="Id of the lease that ended.")
     reason: Text | None = Field(default=None, description="Why the lease ended early, if it did.")
 
 
@@ -278,10 +273,10 @@ class _GitHubWrite(Event):
         le=2**63 - 1,
         description="GitHub App installation that performed the write; required for agents.",
     )
-    delivery_identity: GitHubLogin = Field(
+    delivery_identity: Identity = Field(
         description="GitHub login that performed the write ('<app-slug>[bot]' for the App)."
     )
-    webhook_delivery_id: Name | None = Field(
+    webhook_delivery_id: Identity | None = Field(
         default=None, description="X-GitHub-Delivery id of the webhook that reported the write."
     )
 
@@ -305,7 +300,7 @@ class IssueOpened(_GitHubWrite):
 
     event_type = "issue.opened"
 
-    issue_ref: Name = Field(description="Issue ref as 'owner/name#number'.")
+    issue_ref: Identity = Field(description="Issue ref as 'owner/name#number'.")
     title: Text = Field(description="Issue title.")
 
 
@@ -314,10 +309,10 @@ class PullRequestOpened(_GitHubWrite):
 
     event_type = "pr.opened"
 
-    pr_ref: Name = Field(description="Pull request ref as 'owner/name#number'.")
+    pr_ref: Identity = Field(description="Pull request ref as 'owner/name#number'.")
     title: Text = Field(description="Pull request title.")
-    head_sha: Name = Field(description="Commit sha of the head branch.")
-    base_ref: Name = Field(description="Branch the pull request targets.")
+    head_sha: Identity = Field(description="Commit sha of the head branch.")
+    base_ref: Identity = Field(description="Branch the pull request targets.")
 
 
 class PullRequestReviewed(_GitHubWrite):
@@ -325,9 +320,9 @@ class PullRequestReviewed(_GitHubWrite):
 
     event_type = "pr.reviewed"
 
-    pr_ref: Name = Field(description="Pull request ref as 'owner/name#number'.")
+    pr_ref: Identity = Field(description="Pull request ref as 'owner/name#number'.")
     review_state: ReviewState = Field(description="State the review left.")
-    commit_sha: Name = Field(description="Commit the review applies to.")
+    commit_sha: Identity = Field(description="Commit the review applies to.")
 
 
 class PullRequestMerged(_GitHubWrite):
@@ -335,8 +330,8 @@ class PullRequestMerged(_GitHubWrite):
 
     event_type = "pr.merged"
 
-    pr_ref: Name = Field(description="Pull request ref as 'owner/name#number'.")
-    merge_sha: Name = Field(description="Sha of the merge commit.")
+    pr_ref: Identity = Field(description="Pull request ref as 'owner/name#number'.")
+    merge_sha: Identity = Field(description="Sha of the merge commit.")
     merged_at: AwareDatetime = Field(description="When GitHub merged the pull request.")
 
 
@@ -345,7 +340,7 @@ class ProposalSubmitted(Event):
 
     event_type = "proposal.submitted"
 
-    proposal_id: Name = Field(description="Id of the proposal.")
+    proposal_id: Identity = Field(description="Id of the proposal.")
     title: Text = Field(description="Title of the proposal.")
     body_digest: Digest = Field(description="SHA-256 (hex) of the proposal body.")
 
@@ -355,7 +350,7 @@ class ProposalDecided(Event):
 
     event_type = "proposal.decided"
 
-    proposal_id: Name = Field(description="Id of the proposal.")
+    proposal_id: Identity = Field(description="Id of the proposal.")
     decision: Decision = Field(description="accepted, rejected or deferred.")
     reason: Text | None = Field(default=None, description="Why, in a sentence.")
 
@@ -369,8 +364,10 @@ class EvidenceRecorded(Event):
     media_type: Name = Field(description="IANA media type of the artifact.")
     size_bytes: int = Field(ge=0, le=2**63 - 1, description="Size of the artifact in bytes.")
     kind: EvidenceKind = Field(description="What kind of artifact it is.")
-    proves: Name = Field(description="What it proves, as a ref (e.g. a PR ref 'owner/name#12').")
-    uri: Name | None = Field(default=None, description="Where the artifact can be fetched.")
+    proves: Identity = Field(
+        description="What it proves, as a ref (e.g. a PR ref 'owner/name#12')."
+    )
+    uri: Identity | None = Field(default=None, description="Where the artifact can be fetched.")
 
 
 class ProofClosed(Event):
@@ -378,7 +375,7 @@ class ProofClosed(Event):
 
     event_type = "proof.closed"
 
-    proves: Name = Field(description="The ref whose proof is closed (e.g. a PR ref).")
+    proves: Identity = Field(description="The ref whose proof is closed (e.g. a PR ref).")
     evidence: Digests = Field(description="SHA-256 (hex) of every evidence artifact relied on.")
 
 
@@ -387,7 +384,7 @@ class KnowledgeAssetUpdated(Event):
 
     event_type = "knowledge.asset.updated"
 
-    asset_ref: Name = Field(description="Ref of the knowledge asset.")
+    asset_ref: Identity = Field(description="Ref of the knowledge asset.")
     digest: Digest = Field(description="SHA-256 (hex) of the asset's new content.")
     stale: bool = Field(default=False, description="True when the asset is known to be stale.")
 
@@ -406,8 +403,8 @@ class ProofGapDetected(Event):
 
     event_type = "proof.gap.detected"
 
-    pr_ref: Name = Field(description="Pull request ref as 'owner/name#number'.")
-    repository: Name = Field(description="Repository as 'owner/name'.")
+    pr_ref: Identity = Field(description="Pull request ref as 'owner/name#number'.")
+    repository: Identity = Field(description="Repository as 'owner/name'.")
     merged_at: AwareDatetime = Field(description="When the pull request was merged.")
     window_seconds: Seconds = Field(description="How long after the merge evidence was awaited.")
 
@@ -417,8 +414,8 @@ class ProofGapClosed(Event):
 
     event_type = "proof.gap.closed"
 
-    pr_ref: Name = Field(description="Pull request ref as 'owner/name#number'.")
-    repository: Name = Field(description="Repository as 'owner/name'.")
+    pr_ref: Identity = Field(description="Pull request ref as 'owner/name#number'.")
+    repository: Identity = Field(description="Repository as 'owner/name'.")
     merged_at: AwareDatetime = Field(description="When the pull request was merged.")
     window_seconds: Seconds = Field(description="The window the gap was detected with.")
     evidence_sha256: Digest = Field(description="SHA-256 (hex) of the evidence that closed it.")

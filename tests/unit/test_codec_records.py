@@ -2,23 +2,22 @@
 
 The oracle below is the original generic ``to_record`` (a recursive walk over
 ``model_fields``), kept here verbatim so the fast path can never drift from it.
-Events are generated from each event type's current Avro schema, so a new field
-or a new event type is covered without touching this file.
+Events are generated from each event type's current Avro schema
+(``tests.event_strategies``), so a new field or a new event type is covered
+without touching this file.
 """
 
 from __future__ import annotations
 
 import io
-import string
 import uuid
-from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any
 
 import fastavro
 import pytest
-from hypothesis import HealthCheck, given, reject, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
@@ -35,6 +34,7 @@ from schemas import (
 )
 from schemas.events import Event
 from tests import factories
+from tests.event_strategies import build_event, event_data
 
 CODEC = EventCodec()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -72,101 +72,11 @@ def _shape(value: Any) -> Any:
     return (type(value), value)
 
 
-# --- events generated from the Avro schemas ---------------------------------------
-
-_HEX = st.text("0123456789abcdef", min_size=64, max_size=64)
-_TEXT = st.text(
-    st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
-) | st.text(string.ascii_letters + "-/#.:", min_size=1, max_size=24)
-_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-7))])
-_TIMES = st.datetimes(
-    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=_ZONES
-)
-
-
-def _named_types(avro: Any, into: dict[str, Any]) -> dict[str, Any]:
-    """Every named type defined inside ``avro``, by full name (for later references)."""
-    if isinstance(avro, list):
-        for branch in avro:
-            _named_types(branch, into)
-    elif isinstance(avro, Mapping):
-        if avro.get("type") in ("record", "enum", "fixed"):
-            into[avro["name"]] = avro
-        for value in avro.values():
-            if isinstance(value, list | Mapping):
-                _named_types(value, into)
-    return into
-
-
-def _for_field(name: str, avro: Any, named: dict[str, Any]) -> st.SearchStrategy[Any]:
-    # Field-aware leaves, so the model's rules (digests, bot logins) accept most examples.
-    if name in {"input_digest", "output_digest", "body_digest", "digest"} or "sha256" in name:
-        return _for_type(avro, _HEX, named)
-    if name == "evidence":
-        return st.lists(_HEX, max_size=3)
-    if name == "delivery_identity":
-        return st.sampled_from(["fractalops-agents[bot]", "octocat"])
-    return _for_type(avro, _TEXT, named)
-
-
-def _for_type(
-    avro: Any, strings: st.SearchStrategy[str], named: dict[str, Any]
-) -> st.SearchStrategy[Any]:
-    if isinstance(avro, list):  # a union
-        return st.one_of(*(_for_type(branch, strings, named) for branch in avro))
-    if isinstance(avro, str) and avro in named:
-        return _for_type(named[avro], strings, named)
-    if isinstance(avro, str):
-        return {
-            "null": st.none(),
-            "string": strings,
-            "int": st.integers(0, 2**31 - 1),
-            "long": st.integers(0, 2**63 - 1),
-            "boolean": st.booleans(),
-        }[avro]
-    logical = avro.get("logicalType")
-    if logical == "uuid":
-        return st.uuids()
-    if logical == "timestamp-micros":
-        return _TIMES
-    kind = avro["type"]
-    if kind == "enum":
-        return st.sampled_from(avro["symbols"])
-    if kind == "map":
-        return st.dictionaries(_TEXT, _for_type(avro["values"], _TEXT, named), max_size=3)
-    if kind == "array":
-        return st.lists(_for_type(avro["items"], strings, named), max_size=3)
-    if kind == "record":
-        return st.fixed_dictionaries(
-            {f["name"]: _for_field(f["name"], f["type"], named) for f in avro["fields"]}
-        )
-    return _for_type(kind, strings, named)
-
-
-def _event_strategy(event_type: str) -> st.SearchStrategy[dict[str, Any]]:
-    schema = CODEC.catalog.current(event_type).schema
-    named = _named_types(schema, {})
-    return st.fixed_dictionaries(
-        {
-            f["name"]: _for_field(f["name"], f["type"], named)
-            for f in schema["fields"]
-            if f["name"] != "event_type"
-        }
-    )
-
-
-def _build(event_type: str, data: dict[str, Any]) -> Event:
-    try:
-        return EVENT_TYPES[event_type](**data)
-    except InvalidEventError:
-        reject()  # a generated value broke a seed rule: not an event
-
-
 @pytest.mark.parametrize("event_type", sorted(EVENT_TYPES))
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_fast_record_and_bytes_equal_the_generic_walk(event_type: str, data: st.DataObject) -> None:
-    event = _build(event_type, data.draw(_event_strategy(event_type)))
+    event = build_event(event_type, data.draw(event_data(event_type)))
     expected = oracle_record(event)
     record = to_record(event)
     assert _shape(record) == _shape(expected)

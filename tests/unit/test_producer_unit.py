@@ -24,6 +24,7 @@ from schemas.codec import EventCodec
 from schemas.envelope import Actor, ActorKind, Producer, Subject
 from schemas.errors import BrokerUnavailableError, DeliveryError, InvalidEventError
 from schemas.events import RunStarted
+from schemas.rules import MAX_EVENT_BYTES
 
 
 @pytest.fixture(scope="module")
@@ -79,11 +80,13 @@ def test_config_fixes_the_never_lose_contract() -> None:
         sasl_username="svc",
         sasl_password=SecretStr("hunter2"),
     )
-    conf = producer_config(kafka, ProducerSettings(compression="lz4", max_event_bytes=2_000_000))
+    conf = producer_config(
+        kafka, ProducerSettings(compression="lz4", max_event_bytes=MAX_EVENT_BYTES)
+    )
     assert conf["enable.idempotence"] is True
     assert conf["acks"] == "all"
     assert conf["compression.type"] == "lz4"
-    assert int(conf["message.max.bytes"]) >= 2_000_000
+    assert int(conf["message.max.bytes"]) > MAX_EVENT_BYTES  # the event plus Kafka's framing
     assert conf["sasl.password"] == "hunter2"  # passed through to librdkafka only
     assert conf["security.protocol"] == "sasl_ssl"
 
