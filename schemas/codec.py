@@ -491,6 +491,20 @@ class EventCodec:
         """
         return self._read(raw)[0]
 
+    def decode_checked(self, raw: bytes) -> Record:
+        """Like :meth:`decode_record`, after validating the record against its model
+        (every seed rule the producer runs). The consumer's path for records its
+        screen could not clear. Never raises anything but :class:`DecodeError`,
+        whose ``__cause__`` is the :class:`InvalidEventError` naming the field."""
+        record, plan = self._read(raw)
+        try:
+            from_record(record, plan.timestamp_fields)
+        except EventError as exc:
+            raise DecodeError(
+                f"{plan.writer.label}: decoded record is invalid: {exc}", raw
+            ) from exc
+        return record
+
     def decode(self, raw: bytes) -> Event:
         """Decode bytes into the event model of the current schema, re-validated.
 

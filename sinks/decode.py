@@ -132,10 +132,16 @@ def decode(codec: EventCodec, records: Sequence[LogRecord], needs: Needs) -> Dec
         try:
             fingerprint, event_type = header(value)
             body = value[_HEADER_LEN:]
+            data = None
             if needs_check(event_type, body):
-                codec.decode(value)  # the model's validators: the producer's rulebook
+                # the model's validators: the producer's rulebook, on this side too
+                data = codec.decode_checked(value)
             if needs.decodes(event_type):
-                data = decode_record(value)
+                data = data if data is not None else decode_record(value)
+                if data.get("event_type") != event_type:  # the schema decides, as in SQL
+                    raise DecodeError(
+                        f"event_type {data.get('event_type')!r} is not its schema's", value
+                    )
                 events.append(LoggedEvent(pos, event_type, data["event_id"], data))
         except DecodeError as exc:
             rejected.append(Rejection(record, _error_name(exc), exc.reason))
