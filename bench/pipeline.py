@@ -1,36 +1,49 @@
-"""Live fan-out into ClickHouse against the machine's ceiling, measured in one run.
+"""The whole worker, as a user runs it, against the machine's ceilings in the same run.
 
 Run (needs the broker: ``proofstream kafka up``)::
 
-    uv run --all-extras python bench/pipeline.py [--n 200000] [--rss-n 1000000]
-        [--rate 2000] [--seconds 10]
+    uv run --all-extras python bench/pipeline.py [--runs 3000] [--grow-runs 6000]
+        [--rate 5000] [--seconds 10] [--rss-runs 60000] [--peer]
 
-Prints, each against what it is compared with:
+What it prints, each beside what it is compared with:
 
-1. ceiling: a raw confluent-kafka consume + ``decode_record`` of the topic (events/s);
-2. fan-out: the real worker (``python -m proofstream run``, facts projection) draining
-   the same backlog, from its first commit to lag 0 (events/s) and the ratio (target
-   >= 0.5);
-   for both engines (faust per-message streams; the librdkafka batch engine);
-3. emit → row visible latency at a steady ``--rate`` events/s on a one-partition
-   topic (p50/p99; target p99 <= 1 s), polled through the worker's query API;
-4. the worker's peak RSS (VmHWM) while draining a ``--rss-n`` backlog (target
-   <= 300 MB).
+1. **C2**, raw librdkafka consume of the backlog's bytes (no decode), and **C3**,
+   chDB inserting the same records from in-memory Avro blocks into plain tables
+   (no views): the ceilings, measured here and now.
+2. **The whole worker** — ``python -m proofstream run`` with every plane and proof
+   closure, split over processes as it does by default — on a fresh state dir
+   and a backlog of the realistic workload (``--runs`` simulated agent runs, ≥ 50k
+   events): seconds from process start to every plane caught up, events/s over
+   that span and over the draining span (first applied to caught up), per-plane
+   rates, the ratio to C2, peak RSS of every worker process.
+3. **The facts plane alone** (``--planes facts``) on the same backlog, against C2,
+   and beside the Quix Streams peer (``bench/peers``, with ``--peer``).
+4. **Store growth**: every plane's rate on a 20k-event chunk with 10k events
+   already stored, then with 100k stored (``--grow-runs``): the ratio must stay
+   within 20%.
+5. **Emit → visible** at ``--rate`` events/s for ``--seconds`` with every plane
+   live: p50/p99 from the producer's acknowledgement to the row answering a query.
+6. **Memory**: worker RSS over a 10x larger backlog (``--rss-runs``) against the
+   first one (flat means within 10%).
 
-The ClickHouse sink ratio against a raw ``insert_arrow`` of the same rows is
-``bench/clickhouse_sink.py``. A benchmark script, not a test.
+A benchmark script, not a test: figures depend on the machine; the load average
+is printed with them.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
@@ -40,199 +53,392 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
-from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
+from sinks.base import LogPosition, LogRecord
+from sinks.decode import Needs, decode
+from sinks.facts.projection import FactsProjection
 from tests.ports import free_port
 
+ALL = ("facts", "archive", "evidence", "lineage", "identity", "catalog", "proof-closure")
 
-def _topic(admin: AdminClient, partitions: int) -> str:
-    name = f"bench-pipeline-{uuid.uuid4().hex[:8]}"
-    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+
+def _load() -> str:
+    return "load avg " + " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _topic(admin: AdminClient, partitions: int = 6) -> str:
+    name = f"bench-{uuid.uuid4().hex[:8]}"
+    futures = admin.create_topics(
+        [
+            NewTopic(name, partitions, 1),
+            NewTopic(f"{name}.dlq", 1, 1),
+            NewTopic(f"{name}.gaps", 1, 1),
+        ]
+    )
+    for future in futures.values():
+        future.result(30)
     return name
 
 
-def _fill(kafka: KafkaSettings, topic: str, n: int, codec: EventCodec) -> None:
-    """``n`` realistic events (distinct ids), produced raw with librdkafka batching."""
-    templates = [codec.decode_record(codec.encode(e)) for e in simulate(runs=60, seed=1).events]
+def _fill(kafka: KafkaSettings, topic: str, runs: int, seed: int, codec: EventCodec) -> int:
+    """The realistic workload of ``runs`` agent runs, encoded as the producer does and
+    produced raw (setup, not timed). Returns the number of events."""
     producer = Producer({**kafka.client_config(), "linger.ms": "20", "compression.type": "zstd"})
-    for i in range(n):
-        record = dict(templates[i % len(templates)])
-        record["event_id"] = str(uuid.UUID(int=i + 1))
-        key = (record["subject"].get("run_id") or "x").encode()
+    count = 0
+    for event in simulate(runs=runs, seed=seed).events:
+        value = codec.encode(event)
+        key = (event.subject.run_id or event.subject.project).encode()
         while True:
             try:
-                producer.produce(topic, key=key, value=codec.encode_record(record))
+                producer.produce(topic, key=key, value=value)
                 break
             except BufferError:
                 producer.poll(0.05)
-        if i % 10_000 == 0:
+        count += 1
+        if count % 10_000 == 0:
             producer.poll(0)
     producer.flush(120)
+    return count
 
 
-def _ceiling(kafka: KafkaSettings, topic: str, n: int, codec: EventCodec) -> float:
+def _records(kafka: KafkaSettings, topic: str, total: int) -> tuple[list[LogRecord], float]:
+    """Every record of ``topic`` (C2: the consume alone is timed; no decode)."""
     consumer = Consumer(
-        {**kafka.client_config(), "group.id": f"ceiling-{topic}", "enable.auto.commit": "false"}
+        {
+            **kafka.client_config(),
+            "group.id": f"c2-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "fetch.max.bytes": 16 << 20,
+        }
     )
     partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
     consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    seen = 0
+    messages: list[Any] = []
     started = time.perf_counter()
-    while seen < n:
-        for message in consumer.consume(5000, 1.0):
-            if message.error() is None:
-                codec.decode_record(message.value() or b"")
-                seen += 1
+    while len(messages) < total:
+        messages.extend(m for m in consumer.consume(10_000, 1.0) if m.error() is None)
     elapsed = time.perf_counter() - started
     consumer.close()
-    return seen / elapsed
+    records = [
+        LogRecord(LogPosition(m.topic(), m.partition(), m.offset()), m.key(), m.value())
+        for m in messages
+    ]
+    return records, len(records) / elapsed
 
 
-def _worker_settings(
-    base: Settings, topic: str, state: Path, engine: str = "batch", group: str = ""
-) -> Settings:
+def _c3(records: Sequence[LogRecord], codec: EventCodec, tmp: Path) -> float:
+    """chDB inserting the same records from in-memory Avro blocks into plain tables
+    with the blocks' own structure: ClickHouse's Avro reader and a plain MergeTree,
+    no views, no dedup."""
+    import clickhouse_connect
+
+    projection = FactsProjection(codec)
+    decoded = decode(codec, records, Needs.of([projection]))
+    blocks = projection.project(decoded.batch_for(projection)).blocks
+    client = clickhouse_connect.get_client(dsn=f"chdb://{tmp / 'c3'}")
+    try:
+        for block in blocks:
+            path = tmp / f"c3-{block.fingerprint.hex()}.avro"
+            path.write_bytes(block.data)
+            client.command(
+                f"CREATE TABLE IF NOT EXISTS c3_{block.fingerprint.hex()} ENGINE = MergeTree"
+                f" ORDER BY tuple() AS SELECT * FROM file('{path}', 'Avro') LIMIT 0"
+            )
+        started = time.perf_counter()
+        for block in blocks:
+            client.raw_insert(f"c3_{block.fingerprint.hex()}", insert_block=block.data, fmt="Avro")
+        elapsed = time.perf_counter() - started
+    finally:
+        client.close()
+    return len(records) / elapsed
+
+
+def _settings(base: Settings, topic: str, state: Path, planes: Sequence[str] = ()) -> Settings:
     topics = TopicSettings(events=topic, dlq=f"{topic}.dlq", proof_gaps=f"{topic}.gaps")
+    update: dict[str, Any] = {
+        "web_port": free_port(),
+        "group_prefix": f"bench-{uuid.uuid4().hex[:6]}",
+        "proof_window_s": 3600,
+    }
+    if planes:
+        update["projections"] = tuple(p for p in planes if p != "proof-closure")
+        update["proof_closure"] = "proof-closure" in planes
     return base.model_copy(
         update={
             "state_dir": state,
             "kafka": base.kafka.model_copy(update={"topics": topics}),
-            "processors": base.processors.model_copy(
-                update={
-                    "web_port": free_port(),
-                    "projections": ("facts",),
-                    "proof_closure": False,
-                    "group_prefix": f"bench-{group or engine}-{topic}",
-                    "engine": engine,
-                }
-            ),
+            "processors": base.processors.model_copy(update=update),
         }
     )
 
 
-def _drain(settings: Settings, n: int) -> tuple[float, int]:
-    """Start a worker on a full topic; events/s from its first commit to lag 0, peak RSS."""
-    worker = WorkerProcess(settings, dict(os.environ))
-    worker.start()
-    first: tuple[float, int] | None = None
-    peak = 0
-    try:
-        while True:
-            report = collect_status(settings, ["facts"], open_stores=False)
-            lag = report["projections"]["facts"]["lag"]
-            now = time.perf_counter()
-            peak = max(peak, _rss_peak(worker.pid))
-            if first is None and lag < n:
-                first = (now, n - lag)
-            if lag == 0:
-                break
-            time.sleep(0.2)
-    finally:
-        worker.stop()
-    assert first is not None
-    done_at = time.perf_counter()
-    return (n - first[1]) / max(done_at - first[0], 1e-9), peak
+def _rss(pids: Sequence[int]) -> dict[int, int]:
+    out = {}
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    out[pid] = int(line.split()[1]) * 1024
+        except OSError:
+            continue
+    return out
 
 
-def _rss_peak(pid: int | None) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class Run:
+    """One worker draining a backlog: per-plane catch-up times, rates and peak RSS."""
+
+    def __init__(self, settings: Settings, total: int, already: int = 0) -> None:
+        self.settings = settings
+        self.total = total
+        self.already = already
+        self.started = 0.0
+        self.first_applied: float | None = None
+        self.done: dict[str, float] = {}
+        self.peak_rss: dict[int, int] = {}
+        self.planes: list[str] = []
+
+    def drain(self, worker: WorkerProcess | None = None, timeout: float = 900.0) -> None:
+        own = worker is None
+        self.started = time.perf_counter()
+        if worker is None:
+            worker = WorkerProcess(self.settings, dict(os.environ))
+            worker.start(timeout_s=300)
+        client = WorkerClient(self.settings, status_timeout_s=5.0)
+        try:
+            while time.perf_counter() - self.started < timeout:
+                status = client.status()
+                now = time.perf_counter()
+                if worker.pid is not None:
+                    pids = [worker.pid, *_children(worker.pid)]
+                    for pid in list(pids):
+                        pids += _children(pid)
+                    for pid, rss in _rss(pids).items():
+                        self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss)
+                if status:
+                    planes = status["projections"]
+                    self.planes = list(planes)
+                    applied = sum(int(p.get("applied") or 0) for p in planes.values())
+                    if applied and self.first_applied is None:
+                        self.first_applied = now
+                    for name, plane in planes.items():
+                        if name not in self.done and self._caught_up(plane):
+                            self.done[name] = now
+                    if self.planes and len(self.done) == len(self.planes):
+                        return
+                time.sleep(0.1)
+            raise RuntimeError(f"not caught up in {timeout}s: {status}")
+        finally:
+            if own:
+                worker.stop()
+
+    def _caught_up(self, plane: dict[str, Any]) -> bool:
+        marks = plane.get("watermark") or []
+        covered = sum(int(m["offset"]) + 1 for m in marks)
+        return covered >= self.total + self.already
+
+    def span(self) -> float:
+        return max(self.done.values()) - self.started
+
+    def rate(self) -> float:
+        return self.total / self.span()
+
+    def draining_rate(self) -> float:
+        start = self.first_applied or self.started
+        return self.total / max(max(self.done.values()) - start, 1e-9)
+
+    def plane_rates(self) -> dict[str, float]:
+        start = self.first_applied or self.started
+        return {n: self.total / max(t - start, 1e-9) for n, t in sorted(self.done.items())}
 
 
 def _latency(settings: Settings, rate: int, seconds: float, codec: EventCodec) -> list[float]:
-    """Emit at ``rate``/s on a one-partition topic; time until each row is visible."""
+    """Every plane live; emit at ``rate``/s; time from ack to the row answering a query."""
     worker = WorkerProcess(settings, dict(os.environ))
-    worker.start()
+    worker.start(timeout_s=300)
     client = WorkerClient(settings)
     topic = settings.kafka.topics.events
     template = codec.decode_record(codec.encode(simulate(runs=1, seed=3).events[0]))
     producer = Producer({**settings.kafka.client_config(), "linger.ms": "1", "acks": "all"})
-    sent_at: list[float] = []
-    visible_at: list[float] = []
+    acked: list[float] = []
+    visible: list[float] = []
     total = int(rate * seconds)
+
+    def on_ack(err: object, _msg: object) -> None:
+        acked.append(time.perf_counter())
+
     try:
         started = time.perf_counter()
+        sent = 0
         last_poll = 0.0
-        while len(visible_at) < total:
+        while len(visible) < total:
             now = time.perf_counter()
             due = min(total, int((now - started) * rate))
-            while len(sent_at) < due:
+            while sent < due:
                 record = {**template, "event_id": str(uuid.uuid4())}
-                producer.produce(topic, key=b"latency", value=codec.encode_record(record))
-                sent_at.append(time.perf_counter())
+                producer.produce(
+                    topic, key=b"latency", value=codec.encode_record(record), on_delivery=on_ack
+                )
+                sent += 1
             producer.poll(0)
             if now - last_poll >= 0.02:
                 last_poll = now
                 sql = f"SELECT count() FROM proof_facts WHERE log_topic = '{topic}'"
                 count = int(client.query(sql)["rows"][0][0])
-                seen_at = time.perf_counter()
-                while len(visible_at) < min(count, len(sent_at)):
-                    visible_at.append(seen_at)
-            if now - started > seconds + 60:
+                seen = time.perf_counter()
+                while len(visible) < min(count, len(acked)):
+                    visible.append(seen)
+            if now - started > seconds + 120:
                 break
             time.sleep(0.001)
     finally:
         worker.stop()
-    return [v - s for s, v in zip(sent_at, visible_at, strict=False)]
+    return [v - a for a, v in zip(acked, visible, strict=False)]
 
 
-def main() -> None:
+def _peer(kafka: KafkaSettings, topic: str, total: int, tmp: Path) -> float | None:
+    script = Path(__file__).resolve().parent / "peers" / "run_quix.py"
+    if not script.exists():
+        return None
+    done = subprocess.run(
+        [sys.executable, str(script), "--bootstrap", kafka.bootstrap_servers, "--topic", topic,
+         "--events", str(total), "--state", str(tmp / "quix")],
+        capture_output=True, text=True, check=False, timeout=1800,
+    )  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        print(f"peer failed ({done.returncode}): {done.stderr[-500:]}")
+        return None
+    return float(json.loads(lines[-1])["events_per_s"])
+
+
+def _report(label: str, run: Run, c2: float) -> None:
+    mb = sum(run.peak_rss.values()) / 2**20
+    print(
+        f"{label}: {run.total:,} events; start → all caught up {run.span():.1f} s = "
+        f"{run.rate():,.0f} ev/s ({run.rate() / c2:.3f} × C2); draining {run.draining_rate():,.0f}"
+        f" ev/s ({run.draining_rate() / c2:.3f} × C2); peak RSS {mb:,.0f} MB over"
+        f" {len(run.peak_rss)} process(es)"
+    )
+    for name, rate in run.plane_rates().items():
+        print(f"    {name:14s} {rate:10,.0f} ev/s")
+
+
+def main() -> None:  # noqa: PLR0915 - one linear script
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int, default=200_000, help="backlog for fan-out vs ceiling")
-    parser.add_argument("--rss-n", type=int, default=1_000_000, help="backlog for peak RSS")
-    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--runs", type=int, default=3000, help="agent runs in the backlog")
+    parser.add_argument("--grow-runs", type=int, default=6000, help="runs for the 100k store")
+    parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rss-runs", type=int, default=0, help="runs of the RSS backlog (0: skip)")
+    parser.add_argument("--peer", action="store_true", help="run the Quix Streams peer too")
+    parser.add_argument("--skip", default="", help="comma list: latency,growth,facts")
     args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
     base = Settings()
-    kafka = base.kafka
-    admin = AdminClient(kafka.client_config())
+    admin = AdminClient(base.kafka.client_config())
     codec = EventCodec()
-    with tempfile.TemporaryDirectory() as tmp:
-        topic = _topic(admin, 6)
-        _fill(kafka, topic, args.n, codec)
-        ceiling = _ceiling(kafka, topic, args.n, codec)
-        rates = {
-            engine: _drain(_worker_settings(base, topic, Path(tmp) / engine, engine), args.n)[0]
-            for engine in ("faust", "batch")
-        }
-        print(f"backlog {args.n:,} events, 6 partitions, machine load {os.getloadavg()[0]:.2f}")
-        print(f"ceiling (raw consume + decode_record): {ceiling:10,.0f} events/s")
-        for engine, rate in rates.items():
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        topic = _topic(admin)
+        total = _fill(base.kafka, topic, args.runs, 11, codec)
+        print(f"backlog: {total:,} events of {args.runs:,} simulated runs, 6 partitions; {_load()}")
+        records, c2 = _records(base.kafka, topic, total)
+        c2 = max(c2, _records(base.kafka, topic, total)[1])  # the better of two: a ceiling
+        c3 = _c3(records, codec, tmp)
+        print(f"C2 raw consume (no decode): {c2:12,.0f} ev/s")
+        print(f"C3 chDB Avro insert, plain tables: {c3:12,.0f} ev/s")
+
+        whole = Run(_settings(base, topic, tmp / "whole"), total)
+        whole.drain()
+        _report(f"whole worker, every plane ({_load()})", whole, c2)
+
+        if "facts" not in skip:
+            facts = Run(_settings(base, topic, tmp / "facts", ["facts"]), total)
+            facts.drain()
+            _report(f"facts plane alone ({_load()})", facts, c2)
+            if args.peer:
+                peer = _peer(base.kafka, topic, total, tmp)
+                if peer:
+                    print(
+                        f"Quix Streams peer (decode + chDB batches): {peer:,.0f} ev/s; facts plane"
+                        f" / peer = {facts.draining_rate() / peer:.2f}× (target ≥ 3)"
+                    )
+
+        if "growth" not in skip:
+            _growth(base, admin, codec, tmp, args.grow_runs)
+
+        if "latency" not in skip:
+            lat_topic = _topic(admin, 6)
+            latencies = sorted(
+                _latency(_settings(base, lat_topic, tmp / "lat"), args.rate, args.seconds, codec)
+            )
+            if latencies:
+                p50 = statistics.median(latencies)
+                p99 = latencies[int(len(latencies) * 0.99) - 1]
+                print(
+                    f"emit → visible at {args.rate:,}/s for {args.seconds:.0f} s, every plane live"
+                    f" ({len(latencies):,} events, {_load()}): p50 {p50 * 1000:.0f} ms,"
+                    f" p99 {p99 * 1000:.0f} ms (target p99 ≤ 250 ms)"
+                )
+
+        if args.rss_runs:
+            big = _topic(admin)
+            big_total = _fill(base.kafka, big, args.rss_runs, 13, codec)
+            large = Run(_settings(base, big, tmp / "rss"), big_total)
+            large.drain(timeout=3600)
+            first = sum(whole.peak_rss.values()) / 2**20
+            second = sum(large.peak_rss.values()) / 2**20
             print(
-                f"live fan-out into ClickHouse, {engine:5s} engine: {rate:10,.0f} events/s  "
-                f"ratio {rate / ceiling:.2f}  (target >= 0.5)"
+                f"RSS: {total:,}-event backlog {first:,.0f} MB; {big_total:,}-event backlog"
+                f" {second:,.0f} MB ({second / first:.2f}×; flat means ≤ 1.10)"
             )
 
-        latency_topic = _topic(admin, 1)
-        lat = _latency(
-            _worker_settings(base, latency_topic, Path(tmp) / "latency"),
-            args.rate,
-            args.seconds,
-            codec,
-        )
-        lat.sort()
-        p50 = statistics.median(lat)
-        p99 = lat[int(len(lat) * 0.99) - 1]
-        print(
-            f"emit -> visible at {args.rate}/s for {args.seconds:.0f}s ({len(lat)} events): "
-            f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms  (target p99 <= 1000 ms)"
-        )
 
-        rss_topic = _topic(admin, 6)
-        _fill(kafka, rss_topic, args.rss_n, codec)
-        _, peak = _drain(_worker_settings(base, rss_topic, Path(tmp) / "rss"), args.rss_n)
-        print("latency and RSS use the batch engine (the faust engine's RSS is similar).")
-        print(
-            f"worker peak RSS over a {args.rss_n:,}-event backlog: {peak / 2**20:.0f} MB"
-            "  (target <= 300 MB)"
-        )
+def _growth(
+    base: Settings, admin: AdminClient, codec: EventCodec, tmp: Path, grow_runs: int
+) -> None:
+    """Rates on a 20k-event chunk with ~10k events stored, then with ~100k stored."""
+    topic = _topic(admin)
+    settings = _settings(base, topic, tmp / "growth")
+    worker = WorkerProcess(settings, dict(os.environ))
+    worker.start(timeout_s=300)
+    try:
+        stored = _fill(base.kafka, topic, 600, 21, codec)
+        Run(settings, stored).drain(worker)
+        chunk = _fill(base.kafka, topic, 1200, 22, codec)
+        small = Run(settings, chunk, already=stored)
+        small.drain(worker)
+        stored += chunk
+        stored += _fill(base.kafka, topic, max(0, grow_runs - 1800), 23, codec)
+        Run(settings, 0, already=stored).drain(worker)
+        chunk2 = _fill(base.kafka, topic, 1200, 24, codec)
+        large = Run(settings, chunk2, already=stored)
+        large.drain(worker)
+    finally:
+        worker.stop()
+    print(
+        f"store growth: a {chunk:,}-event chunk at ~{small.already:,} stored vs at ~{large.already:,} stored ({_load()})"
+    )
+    small_rates, large_rates = small.plane_rates(), large.plane_rates()
+    for name in sorted(small_rates):
+        a, b = small_rates[name], large_rates.get(name, 0.0)
+        print(f"    {name:14s} {a:10,.0f} → {b:10,.0f} ev/s  ({b / a:.2f}×; target ≥ 0.8)")
 
 
 if __name__ == "__main__":
