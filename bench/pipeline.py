@@ -331,15 +331,15 @@ def _report(label: str, run: Run, c2: float) -> None:
     mb = sum(run.peak_rss.values()) / 2**20
     print(
         f"{label}: {run.total:,} events; start → all caught up {run.span():.1f} s = "
-        f"{run.rate():,.0f} ev/s ({run.rate() / c2:.3f} × C2); draining {run.draining_rate():,.0f}"
-        f" ev/s ({run.draining_rate() / c2:.3f} × C2); peak RSS {mb:,.0f} MB over"
+        f"{run.rate():,.0f} ev/s ({run.rate() / c2:.3f} x C2); draining {run.draining_rate():,.0f}"
+        f" ev/s ({run.draining_rate() / c2:.3f} x C2); peak RSS {mb:,.0f} MB over"
         f" {len(run.peak_rss)} process(es)"
     )
     for name, rate in run.plane_rates().items():
         print(f"    {name:14s} {rate:10,.0f} ev/s")
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3000, help="agent runs in the backlog")
     parser.add_argument("--grow-runs", type=int, default=6000, help="runs for the 100k store")
@@ -377,7 +377,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
                 if peer:
                     print(
                         f"Quix Streams peer (decode + chDB batches): {peer:,.0f} ev/s; facts plane"
-                        f" / peer = {facts.draining_rate() / peer:.2f}× (target ≥ 3)"
+                        f" / peer = {facts.draining_rate() / peer:.2f}x (target ≥ 3)"
                     )
 
         if "growth" not in skip:
@@ -406,7 +406,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             second = sum(large.peak_rss.values()) / 2**20
             print(
                 f"RSS: {total:,}-event backlog {first:,.0f} MB; {big_total:,}-event backlog"
-                f" {second:,.0f} MB ({second / first:.2f}×; flat means ≤ 1.10)"
+                f" {second:,.0f} MB ({second / first:.2f}x; flat means ≤ 1.10)"
             )
 
 
@@ -438,7 +438,7 @@ def _growth(
     small_rates, large_rates = small.plane_rates(), large.plane_rates()
     for name in sorted(small_rates):
         a, b = small_rates[name], large_rates.get(name, 0.0)
-        print(f"    {name:14s} {a:10,.0f} → {b:10,.0f} ev/s  ({b / a:.2f}×; target ≥ 0.8)")
+        print(f"    {name:14s} {a:10,.0f} → {b:10,.0f} ev/s  ({b / a:.2f}x; target ≥ 0.8)")
 
 
 if __name__ == "__main__":
