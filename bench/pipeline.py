@@ -433,7 +433,8 @@ def _growth(
     finally:
         worker.stop()
     print(
-        f"store growth: a {chunk:,}-event chunk at ~{small.already:,} stored vs at ~{large.already:,} stored ({_load()})"
+        f"store growth: a {chunk:,}-event chunk at ~{small.already:,} stored"
+        f" vs at ~{large.already:,} stored ({_load()})"
     )
     small_rates, large_rates = small.plane_rates(), large.plane_rates()
     for name in sorted(small_rates):
