@@ -29,6 +29,7 @@ port; nothing is ClickHouse-specific.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -58,6 +59,7 @@ __all__ = [
     "StartFrom",
     "plan_rebuild",
     "rebuild",
+    "rebuild_many",
 ]
 
 MAX_TRACE_LINKS = 32
@@ -248,6 +250,17 @@ def rebuild(
     *,
     kafka: KafkaSettings,
     projection: Projection[Any],
+    **options: Any,
+) -> RebuildResult:
+    """Build a new generation of one plane: :func:`rebuild_many` for a single target."""
+    return rebuild_many([(target, projection)], plan, kafka=kafka, **options)[0]
+
+
+def rebuild_many(
+    targets: Sequence[tuple[Rebuildable, Projection[Any]]],
+    plan: RebuildPlan,
+    *,
+    kafka: KafkaSettings,
     codec: EventCodec | None = None,
     archive_root: Path | None = None,
     swap: bool = False,
@@ -256,125 +269,158 @@ def rebuild(
     batch_events: int = 50_000,
     progress: Callable[[Progress], None] | None = None,
     sources: Iterable[list[LogRecord]] | None = None,
-) -> RebuildResult:
-    """Build a new generation of ``target`` from ``plan``'s range (module docstring).
+) -> list[RebuildResult]:
+    """Build a new generation of every target from ``plan``'s range, reading and
+    decoding the log once for all of them (module docstring).
 
-    ``compare`` digests the live store over the same positions and diffs on a
-    mismatch. ``swap`` swaps the generation in afterwards — unless
-    ``require_equal`` is set and the digests differ. A failure marks the
-    generation failed and re-raises. ``sources`` replaces the log reader (tests,
-    benchmarks).
+    ``compare`` digests each live store over the same positions and diffs on a
+    mismatch. ``swap`` swaps each generation in afterwards — unless
+    ``require_equal`` is set and its digests differ. A failure marks every
+    generation of this rebuild failed and re-raises. ``sources`` replaces the log
+    reader (tests, benchmarks).
     """
     codec = codec or EventCodec()
-    name = target.projection_name
+    names = [t.projection_name for t, _ in targets]
     tracer = trace.get_tracer("proofstream.replay")
     run_id = str(uuid.uuid4())
-    number = target.allocate(projection.version)
+    numbers = [t.allocate(p.version) for t, p in targets]
     started = time.perf_counter()
     with tracer.start_as_current_span(
-        f"replay.rebuild {name}",
+        f"replay.rebuild {','.join(names)}",
         attributes={
-            "proofstream.projection": name,
-            "proofstream.generation": number,
+            "proofstream.projection": ",".join(names),
             "proofstream.replay.run_id": run_id,
             "proofstream.replay.start": plan.start.value,
             "proofstream.replay.records": plan.records,
         },
     ) as span:
         try:
-            stream = sources if sources is not None else _sources(plan, kafka, archive_root, name)
-            built = _build(
-                target.open_shadow(number),
-                projection,
-                stream,
-                codec,
-                plan.records,
-                batch_events,
-                progress,
+            stream = (
+                sources
+                if sources is not None
+                else _sources(plan, kafka, archive_root, "+".join(names))
             )
-            events_total, skipped, links = built
-            seconds = time.perf_counter() - started
-            digest = target.digest(number, plan.covered)
-            live = target.digest(LIVE, plan.covered) if compare else None
-            diffs: Sequence[TableDiff] = ()
-            if live is not None and live.value != digest.value:
-                diffs = target.diff(number, plan.covered)
-            lineage = _lineage(
-                projection=name,
-                number=number,
-                run_id=run_id,
-                plan=plan,
-                kafka=kafka,
-                events=events_total,
-                skipped=skipped,
+            shadows = [
+                (target.open_shadow(number), projection)
+                for (target, projection), number in zip(targets, numbers, strict=True)
+            ]
+            events_total, skipped, links = _build(
+                shadows, stream, codec, plan.records, batch_events, progress
             )
-            target.finish(number, plan.covered, digest, lineage)
+            built_s = time.perf_counter() - started
+            results = [
+                _finish(
+                    target, number, plan, kafka, run_id, events_total, skipped, compare, built_s
+                )
+                for (target, _), number in zip(targets, numbers, strict=True)
+            ]
         except BaseException as exc:
-            target.fail(number, f"{type(exc).__name__}: {exc}")
+            for (target, _), number in zip(targets, numbers, strict=True):
+                target.fail(number, f"{type(exc).__name__}: {exc}")
             raise
         for link in links:
             span.add_link(link.context, link.attributes)
         span.set_attribute("proofstream.replay.events", events_total)
         span.set_attribute("proofstream.replay.skipped", skipped)
-        span.set_attribute("proofstream.replay.digest", digest.value)
-        equal = live is not None and live.value == digest.value
-        swapped = False
-        if swap and (equal or not require_equal):
-            target.swap(number)
-            swapped = True
-        span.set_attribute("proofstream.replay.swapped", swapped)
+        out = []
+        for built, (target, _) in zip(results, targets, strict=True):
+            if swap and (built.equal or not require_equal):
+                target.swap(built.generation)
+                built = dataclasses.replace(built, swapped=True)  # noqa: PLW2901
+            out.append(built)
+        span.set_attribute("proofstream.replay.swapped", any(r.swapped for r in out))
+    return out
+
+
+def _finish(  # noqa: PLR0917 - private, called once per target
+    target: Rebuildable,
+    number: int,
+    plan: RebuildPlan,
+    kafka: KafkaSettings,
+    run_id: str,
+    events: int,
+    skipped: int,
+    compare: bool,
+    built_s: float,
+) -> RebuildResult:
+    """Digest, compare, diff and record one built generation (steps 3 and 4)."""
+    name = target.projection_name
+    digest = target.digest(number, plan.covered)
+    live = target.digest(LIVE, plan.covered) if compare else None
+    diffs: Sequence[TableDiff] = ()
+    if live is not None and live.value != digest.value:
+        diffs = target.diff(number, plan.covered)
+    lineage = _lineage(
+        projection=name,
+        number=number,
+        run_id=run_id,
+        plan=plan,
+        kafka=kafka,
+        events=events,
+        skipped=skipped,
+    )
+    target.finish(number, plan.covered, digest, lineage)
     return RebuildResult(
-        name, number, plan, events_total, skipped, seconds, digest, live, diffs, swapped, lineage
+        name, number, plan, events, skipped, built_s, digest, live, diffs, False, lineage
     )
 
 
 def _build(  # noqa: PLR0917 - private, called once
-    shadow: Store[Any],
-    projection: Projection[Any],
+    shadows: Sequence[tuple[Store[Any], Projection[Any]]],
     stream: Iterable[list[LogRecord]],
     codec: EventCodec,
     total: int,
     batch_events: int,
     progress: Callable[[Progress], None] | None,
 ) -> tuple[int, int, list[Link]]:
-    """Decode and project on this thread while the previous batch is written on a
-    writer thread; flush at the end. Returns (events written, records skipped,
-    trace links)."""
+    """Decode once and project on this thread while the previous batch is written on
+    each shadow's writer thread; flush them all at the end. Returns (records applied,
+    records skipped, trace links)."""
     started = time.perf_counter()
-    needs = Needs.of([projection])
+    needs = Needs.of([projection for _, projection in shadows])
     read = skipped = written = 0
     links: list[Link] = []
     pending: list[LogRecord] = []
+    writers = [
+        ThreadPoolExecutor(1, thread_name_prefix=f"replay-{shadow.name}") for shadow, _ in shadows
+    ]
+    inflight: list[Future[None] | None] = [None] * len(shadows)
 
-    def prepare(records: list[LogRecord]) -> tuple[Any, Any, int, int]:
+    def write(records: list[LogRecord]) -> None:
+        nonlocal written, skipped
         decoded = decode(codec, records, needs)
-        batch = decoded.batch_for(projection)
-        applied = len(decoded.records) - len(decoded.rejected)
-        return projection.project(batch), batch.upto, applied, len(decoded.rejected)
+        written += len(decoded.records) - len(decoded.rejected)
+        skipped += len(decoded.rejected)
+        for i, (shadow, projection) in enumerate(shadows):
+            batch = decoded.batch_for(projection)
+            writes = projection.project(batch)
+            previous = inflight[i]
+            if previous is not None:
+                previous.result()  # at most one batch in flight per shadow: bounded memory
+            inflight[i] = writers[i].submit(shadow.write, writes, batch.upto)
 
-    with ThreadPoolExecutor(1, thread_name_prefix=f"replay-{shadow.name}") as writer:
-        inflight: Future[None] | None = None
+    try:
         for chunk in stream:
             read += len(chunk)
             pending.extend(chunk)
             _trace_links(chunk, links)
             if len(pending) >= batch_events:
-                writes, upto, applied, bad = prepare(pending)
-                written, skipped = written + applied, skipped + bad
-                if inflight is not None:
-                    inflight.result()  # at most one batch in flight: bounded memory
-                inflight = writer.submit(shadow.write, writes, upto)
+                write(pending)
                 pending = []
             if progress is not None:
                 progress(Progress(read, total, skipped, time.perf_counter() - started))
-        if inflight is not None:
-            inflight.result()
         if pending:
-            writes, upto, applied, bad = prepare(pending)
-            written, skipped = written + applied, skipped + bad
-            writer.submit(shadow.write, writes, upto).result()
-        writer.submit(shadow.flush).result()
-    shadow.close()
+            write(pending)
+        for i, (shadow, _) in enumerate(shadows):
+            previous = inflight[i]
+            if previous is not None:
+                previous.result()
+            writers[i].submit(shadow.flush).result()
+    finally:
+        for writer in writers:
+            writer.shutdown(wait=True)
+        for shadow, _ in shadows:
+            shadow.close()
     return written, skipped, links
 
 
