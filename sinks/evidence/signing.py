@@ -85,7 +85,8 @@ class NoteKey:
     def parse(cls, vkey: str) -> NoteKey:
         """Read a ``name+hash+base64`` verifier key; :class:`ConfigError` if malformed."""
         try:
-            name, key_hash, encoded = vkey.strip().split("+")
+            # base64 may hold '+' itself; the name and the hash never do
+            name, key_hash, encoded = vkey.strip().split("+", 2)
             raw = base64.b64decode(encoded, validate=True)
         except (ValueError, binascii.Error) as exc:
             raise ConfigError(f"not a verifier key (name+hash+base64): {vkey!r}") from exc

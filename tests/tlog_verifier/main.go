@@ -151,7 +151,11 @@ func slices(hashes []tlog.Hash) [][]byte {
 // tileReader serves tlog tiles from a C2SP directory: tile/<L>/<N>[.p/<W>]. A
 // partial tile that is gone (the spec lets a log delete it once the full tile
 // exists) is read from the full tile or a wider partial, cut to the width asked.
-type tileReader struct{ dir string }
+// Files are cached as read; TileHashReader authenticates them on every use.
+type tileReader struct {
+	dir   string
+	cache map[tlog.Tile][]byte
+}
 
 func (r *tileReader) Height() int { return height }
 
@@ -159,10 +163,17 @@ func (r *tileReader) SaveTiles([]tlog.Tile, [][]byte) {}
 
 func (r *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 	out := make([][]byte, len(tiles))
+	if r.cache == nil {
+		r.cache = make(map[tlog.Tile][]byte)
+	}
 	for i, t := range tiles {
-		data, err := readTile(r.dir, "tile/"+strconv.Itoa(t.L)+"/", t)
-		if err != nil {
-			return nil, err
+		data, ok := r.cache[t]
+		if !ok {
+			var err error
+			if data, err = readTile(r.dir, "tile/"+strconv.Itoa(t.L)+"/", t); err != nil {
+				return nil, err
+			}
+			r.cache[t] = data
 		}
 		if len(data) < t.W*tlog.HashSize {
 			return nil, fmt.Errorf("tile %v is short", t.Path())
