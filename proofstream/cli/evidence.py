@@ -24,7 +24,7 @@ import typer
 
 from proofstream.cli.common import console, console_error, settings_of
 from proofstream.settings import Settings
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.directories import live_dir
 from sinks.evidence import (
     ArtifactNotFoundError,
@@ -53,6 +53,11 @@ VkeyOption = Annotated[
     str | None, typer.Option("--vkey", help="Trust this verifier key (name+hash+base64).")
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON report on stdout.")]
+
+
+def _say(text: str) -> None:
+    # long hashes and keys are printed whole, never wrapped: they are copied and pasted
+    console.print(text, highlight=False, soft_wrap=True)
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -95,10 +100,12 @@ def _signed_at(directory: Path, size: int) -> str | None:
     not part of the signature); None on a bare copy of the static files."""
     try:
         index = LedgerIndex(directory / INDEX)
-    except ConfigError:
+    except (ConfigError, SinkUnavailableError):
         return None
     try:
         return next((_iso(r.signed_at_us) for r in index.checkpoints() if r.size == size), None)
+    except SinkUnavailableError:
+        return None
     finally:
         index.close()
 
@@ -157,6 +164,7 @@ def verify(
     settings = settings_of(ctx)
     check_digest(sha256)
     report: dict[str, Any] = {"sha256": sha256, "verified": False, "artifact": None}
+    report |= {"checkpoint": None, "entries": None, "error": None}
     store = ArtifactStore.open(settings.chronicle, settings.state_dir)
     try:
         path = store.verify(sha256)
@@ -201,30 +209,24 @@ def verify(
 def _print_verified(report: dict[str, Any]) -> None:
     artifact = report["artifact"]
     if artifact["status"] == "verified":
-        console.print(
-            f"artifact   {artifact['path']}  (sha256 verified, read-only)", highlight=False
-        )
+        _say(f"artifact   {artifact['path']}  (sha256 verified, read-only)")
     else:
-        console.print("artifact   not stored in this Chronicle (log checked only)")
+        _say("artifact   not stored in this Chronicle (log checked only)")
     cp = report["checkpoint"]
     signed = f"  signed at {cp['signed_at']}" if cp["signed_at"] else ""
-    console.print(
+    _say(
         f"checkpoint {cp['origin']}  size {cp['tree_size']}  root {cp['root_hash']}\n"
-        f"           key {cp['key']}{signed}",
-        highlight=False,
+        f"           key {cp['key']}{signed}"
     )
     for entry in report["entries"]:
-        console.print(
+        _say(
             f"leaf       {entry['leaf_index']}  event {entry['event_id']}  kind {entry['kind']}"
-            f"  proves {entry['proves']}\nleaf hash  {entry['leaf_hash']}",
-            highlight=False,
+            f"  proves {entry['proves']}\nleaf hash  {entry['leaf_hash']}"
         )
         for depth, node in enumerate(entry["audit_path"]):
-            console.print(
-                f"path[{depth}]{' ' * max(1, 4 - len(str(depth)))}{node}", highlight=False
-            )
+            _say(f"path[{depth}]{' ' * max(1, 4 - len(str(depth)))}{node}")
     count = _plural(len(report["entries"]), "ledger entry", "ledger entries")
-    console.print(f"[bold green]verified[/bold green] {count}")
+    _say(f"[bold green]verified[/bold green] {count}")
 
 
 def _seen_file(settings: Settings, key: NoteKey) -> Path:
@@ -270,6 +272,11 @@ def audit(  # noqa: PLR0917 - Typer maps each parameter to an option
         "log": str(verifier.directory),
         "mode": "range" if ranged else "seen",
         "seen_file": None if ranged else str(seen_file),
+        "prior": None,
+        "later": None,
+        "proof": None,
+        "deep": None,
+        "error": None,
     }
     key = f"{verifier.key.name}+{verifier.key.key_id.hex()}"
     try:
@@ -301,23 +308,18 @@ def audit(  # noqa: PLR0917 - Typer maps each parameter to an option
 def _print_consistent(report: dict[str, Any]) -> None:
     later, prior = report["later"], report["prior"]
     if prior is None:
-        console.print(
+        _say(
             f"first audit: trusting the checkpoint of size {later['tree_size']} "
-            f"(recorded in {report['seen_file']})",
-            highlight=False,
+            f"(recorded in {report['seen_file']})"
         )
     else:
-        console.print(
-            f"prior      size {prior['tree_size']}  root {prior['root_hash']}", highlight=False
-        )
-    console.print(
-        f"later      size {later['tree_size']}  root {later['root_hash']}", highlight=False
-    )
-    console.print(f"proof      {_plural(len(report['proof']), 'hash', 'hashes')}", highlight=False)
+        _say(f"prior      size {prior['tree_size']}  root {prior['root_hash']}")
+    _say(f"later      size {later['tree_size']}  root {later['root_hash']}")
+    _say(f"proof      {_plural(len(report['proof']), 'hash', 'hashes')}")
     if report["deep"]:
         leaves = _plural(report["deep"]["leaves"], "leaf", "leaves")
-        console.print(f"tiles      {leaves} re-hashed, every tile and the root rebuilt")
-    console.print("[bold green]consistent[/bold green]")
+        _say(f"tiles      {leaves} re-hashed, every tile and the root rebuilt")
+    _say("[bold green]consistent[/bold green]")
 
 
 @app.command()
@@ -338,16 +340,11 @@ def info(ctx: typer.Context, log: LogOption = None, as_json: JsonOption = False)
     if as_json:
         _emit(report)
         return
-    console.print(
-        f"log        {directory}\norigin     {key.name}\nvkey       {key.vkey}", highlight=False
-    )
+    _say(f"log        {directory}\norigin     {key.name}\nvkey       {key.vkey}")
     if checkpoint:
-        console.print(
-            f"checkpoint size {checkpoint['tree_size']}  root {checkpoint['root_hash']}",
-            highlight=False,
-        )
+        _say(f"checkpoint size {checkpoint['tree_size']}  root {checkpoint['root_hash']}")
     else:
-        console.print("checkpoint none yet (nothing recorded)")
+        _say("checkpoint none yet (nothing recorded)")
 
 
 @app.command()
@@ -369,4 +366,4 @@ def migrate(ctx: typer.Context) -> None:
     finally:
         store.close()
     size = latest.size if latest else 0
-    console.print(f"log is in the tlog-tiles format: {_plural(size, 'leaf', 'leaves')}")
+    _say(f"log is in the tlog-tiles format: {_plural(size, 'leaf', 'leaves')}")

@@ -39,30 +39,28 @@ from sinks.evidence.projection import LedgerLeaf
 __all__ = ["LEDGER_ENTRIES_DDL", "CheckpointRecord", "LedgerDb", "LedgerIndex"]
 
 FORMAT = "tlog-tiles/1"
-_IN_CHUNK = 500  # stays below SQLite's bound-parameter limit
 _COLUMNS = "event_id, sha256, kind, proves, log_topic, log_partition, log_offset"
+
+_LEAF = (
+    "sha256 TEXT NOT NULL, kind TEXT NOT NULL, proves TEXT NOT NULL,"
+    " log_topic TEXT, log_partition INTEGER, log_offset INTEGER"
+)
+"""The columns a leaf has beside its ``event_id``, sequenced or staged (those of the
+pre-tlog ``ledger_entries``, so a legacy table is used as it is).
+
+Both tables are appended to in rowid order and carry **no index on a random key**
+(``event_id`` is a UUID4, ``sha256`` a digest): a B-tree of random keys dirties about
+one page per insert once it outgrows the cache, so every flush would cost more as the
+log grows. ``event_id`` uniqueness is kept by the ledger in memory instead
+(:class:`sinks.evidence.ledger.Ledger`); the pre-tlog index on ``sha256`` is dropped
+(lookups by digest scan, as the verifiers do)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_entries(
-    leaf_index    INTEGER PRIMARY KEY,
-    event_id      TEXT NOT NULL UNIQUE,
-    sha256        TEXT NOT NULL,
-    kind          TEXT NOT NULL,
-    proves        TEXT NOT NULL,
-    log_topic     TEXT,
-    log_partition INTEGER,
-    log_offset    INTEGER
+    leaf_index INTEGER PRIMARY KEY, event_id TEXT NOT NULL, {leaf}
 );
-CREATE INDEX IF NOT EXISTS ledger_entries_sha256 ON ledger_entries(sha256);
-CREATE TABLE IF NOT EXISTS staged_entries(
-    event_id      TEXT PRIMARY KEY,
-    sha256        TEXT NOT NULL,
-    kind          TEXT NOT NULL,
-    proves        TEXT NOT NULL,
-    log_topic     TEXT,
-    log_partition INTEGER,
-    log_offset    INTEGER
-);
+DROP INDEX IF EXISTS ledger_entries_sha256;
+CREATE TABLE IF NOT EXISTS staged_entries(event_id TEXT NOT NULL, {leaf});
 CREATE TABLE IF NOT EXISTS checkpoints(
     tree_size     INTEGER PRIMARY KEY,
     root          TEXT NOT NULL,
@@ -85,7 +83,7 @@ CREATE TRIGGER IF NOT EXISTS checkpoints_no_update BEFORE UPDATE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS checkpoints_no_delete BEFORE DELETE ON checkpoints
 BEGIN SELECT RAISE(ABORT, 'checkpoints is append-only'); END;
-"""
+""".replace("{leaf}", _LEAF)
 
 LEDGER_ENTRIES_DDL = """
 CREATE TABLE IF NOT EXISTS ledger_entries
@@ -148,20 +146,18 @@ class _IndexReader:
         return bool(self.query(sql, (table,)))
 
     def size(self) -> int:
-        """Sequenced leaves (leaf indexes are contiguous from 0)."""
-        return int(self.query("SELECT count(*) FROM ledger_entries")[0][0])
+        """Sequenced leaves (leaf indexes are contiguous from 0; max, not count: O(log n))."""
+        sql = "SELECT coalesce(max(leaf_index) + 1, 0) FROM ledger_entries"
+        return int(self.query(sql)[0][0])
 
-    def known(self, ids: Sequence[str]) -> set[str]:
-        """The ``event_id``s among ``ids`` already sequenced or staged."""
-        found: set[str] = set()
-        unique = sorted(set(ids))
-        for start in range(0, len(unique), _IN_CHUNK):
-            chunk = unique[start : start + _IN_CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for table in ("ledger_entries", "staged_entries"):
-                sql = f"SELECT event_id FROM {table} WHERE event_id IN ({marks})"
-                found.update(row[0] for row in self.query(sql, chunk))
-        return found
+    def all_event_ids(self) -> Iterator[str]:
+        """Every ``event_id``, sequenced or staged, streamed."""
+        sql = "SELECT event_id FROM ledger_entries UNION ALL SELECT event_id FROM staged_entries"
+        try:
+            for (event_id,) in self._con.execute(sql):
+                yield str(event_id)
+        except sqlite3.Error as exc:
+            raise SinkUnavailableError(self._name, f"{self.path}: read: {exc}") from exc
 
     def sequenced(self, start: int = 0) -> list[LedgerLeaf]:
         """Sequenced leaves from ``start``, in leaf order."""
@@ -181,8 +177,7 @@ class _IndexReader:
 
     def event_ids(self) -> set[str]:
         """Every ``event_id``, sequenced or staged."""
-        sql = "SELECT event_id FROM ledger_entries UNION SELECT event_id FROM staged_entries"
-        return {str(row[0]) for row in self.query(sql)}
+        return set(self.all_event_ids())
 
     def order(self) -> dict[str, int]:
         """``event_id`` → leaf index of every sequenced leaf."""
@@ -216,6 +211,10 @@ class LedgerDb(_IndexReader):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._con = sqlite3.connect(path)
+            # WAL: one fsync per commit instead of the rollback journal's several;
+            # FULL keeps every commit durable (offsets are committed after a flush)
+            self._con.execute("PRAGMA journal_mode=WAL")
+            self._con.execute("PRAGMA synchronous=FULL")
             self._con.executescript(_SCHEMA)
         except (OSError, sqlite3.Error) as exc:
             raise SinkUnavailableError(name, f"cannot open {path}: {exc}") from exc
@@ -236,7 +235,7 @@ class LedgerDb(_IndexReader):
 
     def stage_sql(self, leaves: Sequence[LedgerLeaf]) -> tuple[str, list[Any]]:
         """The insert of ``leaves`` as staged (unsequenced) leaves."""
-        sql = f"INSERT OR IGNORE INTO staged_entries({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        sql = f"INSERT INTO staged_entries({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
         return sql, [_leaf_row(leaf) for leaf in leaves]
 
     def checkpoint_sql(self, record: CheckpointRecord) -> tuple[str, list[Any]]:
@@ -257,13 +256,18 @@ class LedgerDb(_IndexReader):
 
 class LedgerIndex(_IndexReader):
     """Read-only view of the index: for joins, and for replay reading live beside a
-    running store (no key needed). Opens ``ledger.db`` read-only."""
+    running store (no key needed; WAL readers never block the writer). It only
+    reads, but opens the file read-write: a WAL reader may need to create the
+    shared-memory file."""
 
     def __init__(self, path: Path) -> None:
         if not path.is_file():
             raise ConfigError(f"no Chronicle ledger index at {path}")
         self.path = path
-        self._con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            self._con = sqlite3.connect(path)
+        except sqlite3.Error as exc:
+            raise SinkUnavailableError(self._name, f"cannot open {path}: {exc}") from exc
 
     def ledger_columns(self, sha256: str) -> tuple[int, int | None, str | None] | None:
         """``(leaf_index, tree_size, root)`` for the first leaf recording ``sha256``:
@@ -271,6 +275,7 @@ class LedgerIndex(_IndexReader):
         fact row can carry it). ``tree_size``/``root`` are None until a checkpoint
         covers the leaf; None when the digest is not in the log."""
         check_digest(sha256)
+        # a scan: there is no index on sha256 (see _LEAF)
         row = self.query("SELECT min(leaf_index) FROM ledger_entries WHERE sha256 = ?", (sha256,))
         if not row or row[0][0] is None:
             return None

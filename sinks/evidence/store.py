@@ -84,12 +84,8 @@ class EvidenceStore(StoreBase[Sequence[LedgerLeaf]]):
         return self._staged
 
     def _apply(self, writes: Sequence[LedgerLeaf]) -> None:
-        candidates = [leaf for leaf in writes if leaf.event_id not in self._buffered]
-        if not candidates:
-            return
-        known = self._ledger.known([leaf.event_id for leaf in candidates])
-        for leaf in candidates:
-            if leaf.event_id not in known and leaf.event_id not in self._buffered:
+        for leaf in writes:
+            if leaf.event_id not in self._buffered and not self._ledger.known(leaf.event_id):
                 self._buffered.add(leaf.event_id)
                 self._buffer.append(leaf)
 

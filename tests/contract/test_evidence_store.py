@@ -347,3 +347,46 @@ def test_staged_leaves_wait_for_the_swap(tmp_path: Path) -> None:
     finally:
         shadow.close()
     live.close()
+
+
+# --- the plane as the registry lists it ------------------------------------------------
+
+
+def test_make_plane_opens_the_live_generation_and_its_generations(tmp_path: Path) -> None:
+    import sinks.evidence
+
+    assert sorted(sinks.evidence.__all__) == [
+        "ArtifactNotFoundError",
+        "ChronicleError",
+        "ChronicleSettings",
+        "LedgerIntegrityError",
+        "TamperedArtifactError",
+        "check_digest",
+        "make_plane",
+    ]
+    plane = sinks.evidence.make_plane(ChronicleSettings(), tmp_path)
+    assert plane.name == plane.projection.name == "evidence"
+    assert plane.projection.reads == frozenset({"evidence.recorded"})
+    assert plane.rebuildable and plane.generations is not None
+    store = plane.open_store()
+    try:
+        assert isinstance(store, EvidenceStore)
+        assert store.ledger.directory == live_dir(ev.root_of(tmp_path))
+        gens = plane.generations(store)
+        assert isinstance(gens, EvidenceGenerations)
+        assert gens.projection_name == "evidence" and gens.base == ev.root_of(tmp_path)
+    finally:
+        store.close()
+
+
+def test_importing_the_plane_loads_no_signing_library() -> None:
+    # proofstream.settings imports sinks.evidence on the producer side
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, sinks.evidence; prefixes = ('cryptography', 'sinks.evidence.');"
+        " print(sorted(m for m in sys.modules if m.startswith(prefixes)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['sinks.evidence.errors', 'sinks.evidence.settings']"
