@@ -31,10 +31,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from schemas.durable import atomic_write
-from schemas.errors import ConfigError
+from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.evidence.errors import LedgerIntegrityError
 from sinks.evidence.index import FORMAT, CheckpointRecord, LedgerDb, LedgerIndex
@@ -147,11 +148,26 @@ class Ledger:
                 fresh.append(leaf)
         return fresh
 
+    @contextmanager
+    def _writing_files(self) -> Iterator[None]:
+        """Around tile and note writes: a failure leaves the files of the last
+        published tree intact, so the in-memory right edge is read back from them
+        (a retry then rewrites what is missing), and ``OSError`` becomes retryable."""
+        before = self._tiles.size
+        try:
+            yield
+        except BaseException as exc:
+            self._tiles = TileWriter(self._dir, before)
+            if isinstance(exc, OSError):
+                raise SinkUnavailableError(self._name, f"writing {self._dir}: {exc}") from exc
+            raise
+
     def _publish(self, marks: Mapping[tuple[str, int], int]) -> None:
         statements = []
         if self._db.size() > self._tiles.size:
-            self._tiles.append([leaf.entry for leaf in self._db.sequenced(self._tiles.size)])
-            statements.append(self._db.checkpoint_sql(self._sign(self._tiles.size)))
+            with self._writing_files():
+                self._tiles.append([leaf.entry for leaf in self._db.sequenced(self._tiles.size)])
+                statements.append(self._db.checkpoint_sql(self._sign(self._tiles.size)))
         if marks:
             statements.append(self._db.watermark_sql(self._name, marks))
         if statements:
@@ -204,17 +220,24 @@ class Ledger:
         checkpoints, once; the legacy heads are re-signed as checkpoints of the same
         sizes and roots, with their original times. See :mod:`sinks.evidence.legacy`."""
         legacy = read_legacy(self._db, self._keys.trusted.public_key)
-        if self._tiles.size:
-            raise LedgerIntegrityError(f"{self._dir} has both a legacy ledger and tiles")
-        self._tiles.append(legacy.entries)
+        if self._tiles.size not in {0, len(legacy.entries)}:
+            raise LedgerIntegrityError(
+                f"{self._dir} has {self._tiles.size} published leaves and a legacy ledger of "
+                f"{len(legacy.entries)}"
+            )
         records = []
-        for size, root_hex, signed_at in legacy.heads:
-            if self._tiles.root(size).hex() != root_hex:
-                raise LedgerIntegrityError(f"REWRITTEN LEDGER: legacy head {size} does not rebuild")
-            self._tiles.ensure_partials(size)
-            records.append(self._sign(size, signed_at))
-        if self._tiles.size and (not records or records[-1].size < self._tiles.size):
-            records.append(self._sign(self._tiles.size))
+        with self._writing_files():
+            if not self._tiles.size:  # else an interrupted migration wrote them already
+                self._tiles.append(legacy.entries)
+            for size, root_hex, signed_at in legacy.heads:
+                if self._tiles.root(size).hex() != root_hex:
+                    raise LedgerIntegrityError(
+                        f"REWRITTEN LEDGER: legacy head {size} does not rebuild"
+                    )
+                self._tiles.ensure_partials(size)
+                records.append(self._sign(size, signed_at))
+            if self._tiles.size and (not records or records[-1].size < self._tiles.size):
+                records.append(self._sign(self._tiles.size))
         self._db.write([("INSERT OR REPLACE INTO meta VALUES ('format', ?)", [(FORMAT,)])])
         self._db.write([self._db.checkpoint_sql(record) for record in records])
 
@@ -243,7 +266,9 @@ class Ledger:
             self._db.write(
                 [self._db.sequence_sql(staged, first), ("DELETE FROM staged_entries", [()])]
             )
-            self._tiles.append([leaf.entry for leaf in self._db.sequenced(self._tiles.size)])
+        if self._db.size() > self._tiles.size:
+            with self._writing_files():
+                self._tiles.append([leaf.entry for leaf in self._db.sequenced(self._tiles.size)])
         for record in history:
             checkpoint = open_checkpoint(record.note, self._keys.trusted, self._origin)
             if (

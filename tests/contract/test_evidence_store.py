@@ -153,6 +153,44 @@ def test_a_crash_between_index_and_tiles_is_finished_on_open(tmp_path: Path) -> 
         reopened.close()
 
 
+def test_a_failed_flush_is_retryable_and_the_retry_finishes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sinks.evidence.tiles as tiles
+    from schemas.errors import SinkUnavailableError
+
+    store = ev.open_live(tmp_path)
+    try:
+        ev.fill(store, [250])
+        real = tiles.atomic_write
+        calls = {"n": 0}
+
+        def disk_full(path: Path, data: bytes, mode: int = 0o644) -> None:
+            calls["n"] += 1
+            if calls["n"] == 2:  # the first tile goes out, the second does not
+                raise OSError(28, "No space left on device")
+            real(path, data, mode)
+
+        monkeypatch.setattr(tiles, "atomic_write", disk_full)
+        ev.apply(store, ev.evidence_batch(20, start=250))  # completes tile 0 on the way
+        with pytest.raises(SinkUnavailableError, match="No space left"):
+            store.flush()
+        assert store.watermark() == {(TOPIC, 0): 249}  # nothing recorded past the failure
+        store.flush()  # the retry finishes the work
+        assert store.watermark() == {(TOPIC, 0): 269}
+        assert [r.size for r in store.ledger.checkpoints()] == [250, 270]
+        directory = store.ledger.directory
+    finally:
+        store.close()
+    hashes = [leaf_hash(e) for e in ev.leaves_of(directory)]
+    assert len(hashes) == 270
+    reopened = ev.open_live(tmp_path)  # tiles rebuild the published root
+    try:
+        assert reopened.ledger.root() == root_of(hashes)
+    finally:
+        reopened.close()
+
+
 def test_a_rewritten_tile_is_refused_on_open(tmp_path: Path) -> None:
     store = ev.open_live(tmp_path)
     ev.fill(store, [20])
