@@ -4,17 +4,21 @@ The tiles and checkpoints are the log; this file is what the writer needs beside
 them, and what ClickHouse facts join on. It is never needed to *verify* the log.
 
 - ``ledger_entries`` — one row per sequenced leaf: ``leaf_index`` (from 0),
-  ``event_id`` (unique: the idempotency key), ``sha256``, ``kind``, ``proves`` and
-  the log coordinate it was read at. Rows are committed *before* their tiles are
-  written, so the table is the write-ahead log of the tiles: a crash between the
-  two is finished on the next open (:meth:`sinks.evidence.ledger.Ledger.open`).
+  ``event_id`` (the idempotency key, unique by the ledger's hand), ``sha256``,
+  ``kind``, ``proves`` and the log coordinate it was read at. Rows are committed
+  *before* their tiles are written, so the table is the write-ahead log of the
+  tiles: a crash between the two is finished when the ledger next opens
+  (:class:`sinks.evidence.ledger.Ledger`).
 - ``staged_entries`` — leaves of a shadow generation, not sequenced yet (replay
   orders them at swap time: :mod:`sinks.evidence.generations`).
 - ``checkpoints`` — every checkpoint the log published: size, root (hex), the
   signed note, and when it was signed (the log's own record; the note carries no
   time).
 - ``watermarks`` — per store name, written in the same transaction as the
-  checkpoint of a flush.
+  checkpoint record of a flush.
+
+The file is in WAL mode (``synchronous=FULL``): a commit costs one fsync, and
+readers (:class:`LedgerIndex`) never block the writer.
 - ``meta`` — ``format`` (``tlog-tiles/1``) and ``origin``.
 
 Stores created before the transparency log also hold pymerkle's ``leaf`` table
