@@ -253,7 +253,7 @@ def test_a_legacy_ledger_is_migrated_once_with_its_heads(tmp_path: Path) -> None
     root = ev.root_of(tmp_path)
     root.mkdir(parents=True)
     shutil.copy(FIXTURE / "ledger.db", root / INDEX)
-    shutil.copy(FIXTURE / "signing.key", root / "signing.key")  # the old default place
+    shutil.copy(FIXTURE / "test-only-signing.key", root / "signing.key")  # the old default place
     os.chmod(root / "signing.key", 0o600)
     legacy = sqlite3.connect(root / INDEX)
     heads = legacy.execute("SELECT tree_size, root, timestamp FROM signed_heads").fetchall()
@@ -281,7 +281,7 @@ def test_a_tampered_legacy_ledger_is_not_migrated(tmp_path: Path) -> None:
     root = ev.root_of(tmp_path)
     root.mkdir(parents=True)
     shutil.copy(FIXTURE / "ledger.db", root / INDEX)
-    shutil.copy(FIXTURE / "signing.key", root / "signing.key")
+    shutil.copy(FIXTURE / "test-only-signing.key", root / "signing.key")
     os.chmod(root / "signing.key", 0o600)
     con = sqlite3.connect(root / INDEX)
     with con:
