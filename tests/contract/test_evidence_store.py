@@ -1,8 +1,8 @@
 """The evidence store on its real backend (tiles, checkpoints, SQLite index): the
 shared store contract for the live store and for a generation store, and what is
 particular to a transparency log — one checkpoint per flush that grew the tree,
-idempotent appends, crash recovery, the facts join, the pre-tlog migration and the
-generations' swap that keeps published history valid."""
+idempotent appends, incremental tiles, crash and failure recovery, the facts join,
+keys, and the pre-tlog migration (generations: ``test_evidence_generations.py``)."""
 
 from __future__ import annotations
 
