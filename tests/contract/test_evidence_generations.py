@@ -17,6 +17,7 @@ from sinks.evidence.generations import EvidenceGenerations
 from sinks.evidence.ledger import CHECKPOINT, Ledger
 from sinks.evidence.projection import LedgerLeaf
 from sinks.evidence.store import EvidenceStore
+from sinks.evidence.verify import LogVerifier
 from sinks.generations import LIVE
 from tests.contract import evidence_support as ev
 from tests.contract.store_contract import TOPIC
@@ -68,6 +69,14 @@ def test_a_rebuild_digests_equal_and_swaps_in_extending_live(tmp_path: Path) -> 
         assert [r.note for r in swapped.ledger.checkpoints()] == [r.note for r in live_history]
         assert swapped.ledger.root(11) == bytes.fromhex(live_history[-1].root_hex)
         assert swapped.watermark() == {(TOPIC, 0): 5, (TOPIC, 1): 4}
+        # a verifier holding live's old checkpoints checks them against the new files
+        check = LogVerifier(swapped.ledger.directory, ev.keys(tmp_path).trusted)
+        latest = check.latest().checkpoint
+        for size in check.history():
+            old = check.at(size).checkpoint
+            check.prove_consistency(old, latest)
+            for index in range(size):
+                check.prove_inclusion(index, old)
         ev.apply(swapped, ev.evidence_batch(2, partition=0, start=6))
         swapped.flush()
         assert swapped.ledger.size == 13

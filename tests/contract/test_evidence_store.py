@@ -6,6 +6,7 @@ keys, and the pre-tlog migration (generations: ``test_evidence_generations.py``)
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sqlite3
@@ -27,6 +28,7 @@ from sinks.evidence.signing import log_keys, open_checkpoint
 from sinks.evidence.store import EvidenceStore
 from sinks.evidence.tiles import tile_path
 from sinks.evidence.tree import leaf_hash, root_of
+from sinks.evidence.verify import LogVerifier
 from tests.contract import evidence_support as ev
 from tests.contract.store_contract import TOPIC, StoreContract, batch_for, records_of, run_started
 
@@ -265,6 +267,13 @@ def test_a_legacy_ledger_is_migrated_once_with_its_heads(tmp_path: Path) -> None
         assert [(r.size, r.root_hex, r.signed_at_us) for r in records[:3]] == heads
         assert records[-1].size == 23
         assert store.watermark() == {("events", 0): 6, ("events", 1): 6, ("events", 2): 6}
+        check = LogVerifier(root, ev.keys(tmp_path).trusted)  # the old heads, re-published
+        for size in (5, 12, 21):
+            old = check.at(size).checkpoint
+            check.prove_consistency(old, check.latest().checkpoint)
+            assert [check.prove_inclusion(i, old).leaf.sha256 for i in range(size)] == [
+                hashlib.sha256(f"artifact-{i}".encode()).hexdigest() for i in range(size)
+            ]
         ev.fill(store, [30])  # and it goes on growing
     finally:
         store.close()
