@@ -17,14 +17,20 @@ finished, never contradicted, by the next open:
 
 1. the new leaves are committed to ``ledger_entries`` with their leaf indexes
    (the write-ahead log of the tiles);
-2. the tiles that changed are written (write-once files, fsync'd);
+2. the tiles that changed are written: full tiles write-once and fsync'd, the
+   partial ones of the right edge renamed into place without fsync;
 3. a checkpoint over the new size is signed and written to ``checkpoints/<size>``
-   and then ``checkpoint`` (atomic replace);
+   (likewise without fsync) and then ``checkpoint`` (atomic replace, fsync'd);
 4. the checkpoint record and the watermark are committed in one transaction.
 
-On open, leaves committed in step 1 but not yet in a checkpoint are published
-(steps 2 to 4). A shadow generation *stages* its leaves instead and is sequenced
-once, at swap time (:meth:`Ledger.seal`).
+So a flush that grew the log costs four fsyncs (two commits, the checkpoint and
+its directory) plus two a full tile. What is not fsync'd is re-creatable: the
+index is durable, and a partial tile or history copy is a function of it and of
+the full tiles. On open, the right edge is rebuilt and rewritten when it does not
+rebuild the published root, history copies are rewritten from the index, and
+leaves committed in step 1 but not yet in a checkpoint are published (steps 2 to
+4). A shadow generation *stages* its leaves instead and is sequenced once, at
+swap time (:meth:`Ledger.seal`).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from sinks.evidence.index import FORMAT, CheckpointRecord, LedgerDb, LedgerIndex
 from sinks.evidence.legacy import needs_migration, read_legacy
 from sinks.evidence.projection import LedgerLeaf
 from sinks.evidence.signing import Checkpoint, LogKeys, open_checkpoint
-from sinks.evidence.tiles import TileReader, TileWriter
+from sinks.evidence.tiles import WIDTH, TileReader, TileWriter, write_recreatable
 from sinks.evidence.tree import consistency_path, verify_consistency
 
 __all__ = ["CHECKPOINT", "HISTORY", "INDEX", "Ledger", "positioned_entries"]
@@ -84,12 +90,7 @@ class Ledger:
                     f"{self._dir} is the log {origin!r}; the settings name {self._origin!r}"
                 )
             published = self._published()
-            self._tiles = TileWriter(self._dir, published.size if published else 0)
-            if published is not None and self._tiles.root() != published.root:
-                raise LedgerIntegrityError(
-                    f"TAMPERED TILE: the tiles under {self._dir} do not rebuild the root of "
-                    f"the published checkpoint of size {published.size}"
-                )
+            self._tiles = self._open_tiles(published)
             if needs_migration(self._db):
                 self._migrate()
             # event_id uniqueness, in memory: a SQLite index of random UUIDs would
@@ -116,6 +117,38 @@ class Ledger:
         except FileNotFoundError:
             return None
         return open_checkpoint(note, self._keys.trusted, self._origin)
+
+    def _open_tiles(self, published: Checkpoint | None) -> TileWriter:
+        """The tile writer at the published size. Partial tiles are not fsync'd (see
+        :mod:`sinks.evidence.tiles`): when they do not rebuild the published root,
+        the right edge is rebuilt from the index and the full tiles and written
+        again; if that still does not match, a full tile was altered."""
+        size = published.size if published else 0
+        try:
+            tiles = TileWriter(self._dir, size)
+            if published is None or tiles.root() == published.root:
+                return tiles
+        except LedgerIntegrityError:
+            pass  # a partial tile lost or torn by a crash
+        assert published is not None  # size 0 has no partial tiles to lose
+        start = size - size % WIDTH
+        tail = [leaf.entry for leaf in self._db.sequenced(start)][: size - start]
+        if len(tail) != size - start:
+            raise LedgerIntegrityError(
+                f"INDEX BEHIND THE LOG: {self._db.path} lacks leaves the checkpoint of size "
+                f"{size} covers; restore the index or rebuild the plane"
+            )
+        tiles = TileWriter(self._dir, size, tail)
+        if tiles.root() != published.root:
+            raise LedgerIntegrityError(
+                f"TAMPERED TILE: the tiles under {self._dir} do not rebuild the root of "
+                f"the published checkpoint of size {size}"
+            )
+        try:
+            tiles.rewrite_edge()
+        except OSError as exc:
+            raise SinkUnavailableError(self._name, f"writing {self._dir}: {exc}") from exc
+        return tiles
 
     # --- writing -----------------------------------------------------------------------
 
@@ -183,13 +216,9 @@ class Ledger:
         return CheckpointRecord(size, root.hex(), at, note)
 
     def _write_note(self, size: int, note: bytes) -> None:
-        history = self._dir / HISTORY / str(size)
-        if not history.exists():
-            atomic_write(history, note)
-        elif history.read_bytes() != note:
-            raise LedgerIntegrityError(
-                f"FORK: {history} already holds another checkpoint of size {size}"
-            )
+        # the history copy is re-creatable from the index (not fsync'd, repaired on
+        # open); ``checkpoint`` is what verifiers fetch: durable before the flush returns
+        write_recreatable(self._dir / HISTORY / str(size), note)
         if size == self._tiles.size:
             atomic_write(self._dir / CHECKPOINT, note)
 
@@ -207,7 +236,11 @@ class Ledger:
                 [("format", FORMAT), ("origin", self._origin)],
             )
         ]
-        recorded = {record.size for record in self._db.checkpoints()}
+        records = self._db.checkpoints()
+        with self._writing_files():
+            for record in records:  # history copies a crash lost or tore
+                write_recreatable(self._dir / HISTORY / str(record.size), record.note)
+        recorded = {record.size for record in records}
         if published is not None and size not in recorded:  # crash before step 4
             note = (self._dir / CHECKPOINT).read_bytes()
             record = CheckpointRecord(size, published.root.hex(), self._clock(), note)
