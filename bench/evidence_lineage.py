@@ -1,8 +1,9 @@
-"""Throughput of the evidence (Chronicle ledger) and lineage (OpenLineage file) sinks.
+"""Throughput of the lineage (OpenLineage file) sink.
 
 Run: ``uv run --all-extras python bench/evidence_lineage.py [RUNS] [BATCH]``.
 Encodes a simulated workload through the codec once, then times ``write`` +
-``flush`` per batch for each sink on a fresh state dir. Prints events/s.
+``flush`` per batch on a fresh state dir. Prints events/s. (The evidence plane's
+sub-benchmark is ``bench/evidence.py``.)
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from pathlib import Path
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
 from sinks.base import LoggedEvent, LogPosition, Sink
-from sinks.chronicle import ChronicleSettings
-from sinks.evidence import EvidenceSink
 from sinks.lineage import OpenLineageSettings
 from sinks.openlineage import OpenLineageSink
 
@@ -85,17 +84,11 @@ def main() -> None:
     evidence = sum(1 for item in batch if item.event_type == "evidence.recorded")
     print(f"{len(batch)} events ({evidence} evidence.recorded), batches of {size}")
     with tempfile.TemporaryDirectory() as tmp:
-        ev = EvidenceSink.open(ChronicleSettings(), Path(tmp) / "e")
-        t = timed(ev, batch, size)
-        print(f"evidence: {len(batch) / t:,.0f} events/s ({evidence / t:,.0f} leaves/s), {t:.2f}s")
         ol = OpenLineageSink.open(OpenLineageSettings(), Path(tmp) / "l")
         t = timed(ol, batch, size)
         lines = sum(1 for _ in (Path(tmp) / "l" / "openlineage" / "events.ndjson").open())
         print(f"lineage:  {len(batch) / t:,.0f} events/s ({lines} OL events written), {t:.2f}s")
         only = evidence_only(len(batch))
-        ev = EvidenceSink.open(ChronicleSettings(), Path(tmp) / "e2")
-        t = timed(ev, only, size)
-        print(f"evidence-only load: {len(only) / t:,.0f} leaves/s ({len(only)} leaves), {t:.2f}s")
         ol = OpenLineageSink.open(OpenLineageSettings(), Path(tmp) / "l2")
         t = timed(ol, only, size)
         print(f"lineage, evidence-only load: {len(only) / t:,.0f} events/s (1 OL event each)")

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from schemas.envelope import Actor, Producer, Subject
 from schemas.events import Event, EvidenceKind, EvidenceRecorded
-from sinks.chronicle import ArtifactStore
+from sinks.evidence.artifacts import ArtifactStore
 
 __all__ = ["Emitter", "record_evidence"]
 
@@ -41,7 +41,7 @@ def record_evidence(
     consumer never sees a digest Chronicle cannot serve. Safe to retry: ``put`` is
     idempotent, and re-emitting with the same ``event_id`` (pass it in
     ``envelope``) is deduplicated by every projection. Raises the store's
-    :class:`~sinks.chronicle.ChronicleError`, the model's ``InvalidEventError``, or
+    :class:`~sinks.evidence.ChronicleError`, the model's ``InvalidEventError``, or
     the producer's delivery errors; on a producer error the artifact stays stored
     (harmless: content-addressed, and a retry finds it).
     """

@@ -17,9 +17,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
-from sinks.chronicle import ChronicleSettings
-from sinks.facts.settings import ClickHouseSettings
 from sinks.datahub import DataHubSettings
+from sinks.evidence import ChronicleSettings
+from sinks.facts.settings import ClickHouseSettings
 from sinks.lineage import OpenLineageSettings
 from sinks.rdf import RdfSettings
 
@@ -80,6 +80,7 @@ _SECRETS = (
     ("rdf", "password"),
     ("datahub", "token"),
     ("openlineage", "api_key"),
+    ("chronicle", "signing_key_passphrase"),
 )
 
 

@@ -35,7 +35,7 @@ from schemas.codec import EventCodec
 from schemas.envelope import Producer as ProducerIdentity
 from schemas.errors import InvalidEventError, ProofstreamError
 from schemas.events import EvidenceKind
-from sinks.chronicle import ArtifactStore
+from sinks.evidence.artifacts import ArtifactStore
 
 __all__ = ["demo"]
 

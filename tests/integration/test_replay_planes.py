@@ -33,7 +33,7 @@ from tests.conftest import TopicFactory
 
 pytest.importorskip("pyoxigraph")
 pytest.importorskip("datahub")
-pytest.importorskip("pymerkle")
+pytest.importorskip("cryptography")
 pytest.importorskip("openlineage")
 
 PLANES = ("identity", "catalog", "evidence", "lineage")
@@ -166,18 +166,18 @@ def test_evidence_swap_refuses_to_rewrite_signed_history(plane_settings: Setting
     with EventProducer(plane_settings.kafka) as producer:
         producer.emit_many(simulate(runs=4).events)
     _project_live("evidence", plane_settings, _records(plane_settings))
-    from sinks.evidence import EvidenceSink  # after the importorskip
-    from sinks.ledger import LedgerLeaf
+    from sinks.evidence.projection import LedgerLeaf  # after the importorskip
+    from sinks.evidence.store import EvidenceStore
 
-    # a leaf the log does not hold, signed into live's history
+    # a leaf the log does not hold, published under a signed checkpoint of live's
     with ThreadPoolExecutor(1) as executor:
 
         def tamper() -> None:
             sink = open_sink("evidence", plane_settings)
-            assert isinstance(sink, EvidenceSink)
+            assert isinstance(sink, EvidenceStore)
             try:
-                sink.ledger.append([LedgerLeaf("not-in-the-log", "0" * 64, "log", "nothing")])
-                sink.ledger.checkpoint("evidence", {})
+                leaf = LedgerLeaf("not-in-the-log", "0" * 64, "log", "nothing")
+                sink.ledger.commit([leaf], {})
             finally:
                 sink.close()
 

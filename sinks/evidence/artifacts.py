@@ -1,16 +1,20 @@
-"""Chronicle: the write-once, content-addressed store of evidence artifacts.
+"""Chronicle's artifacts: the write-once, content-addressed store of evidence files.
 
 Chronicle holds long-term evidence artifacts (browser proofs, test reports, logs)
 and their provenance. It never holds UI state. An artifact's address is the
 SHA-256 of its bytes; the ``evidence.recorded`` event carries only that digest
-(claim check), and the Merkle ledger (:mod:`sinks.ledger`) makes the record of it
-tamper-evident.
+(claim check), and the transparency log (:mod:`sinks.evidence.ledger`) makes the
+record of it tamper-evident and checkable by anyone.
 
 Layout on disk (the embedded default, ``<state_dir>/chronicle``)::
 
     <root>/sha256/ab/cdef…      the artifact whose digest is abcdef…, mode 0444
-    <root>/ledger.db            the Merkle ledger (SQLite), see sinks.ledger
-    <root>/signing.key          the Ed25519 key that signs tree heads, mode 0600
+    <root>/checkpoint, tile/…   the transparency log of generation 0 (sinks.evidence.tiles)
+    <root>/ledger.db            the log's local index and watermark (sinks.evidence.index)
+
+Artifacts are shared by every generation of the evidence plane; the signing key
+lives outside the root (``ChronicleSettings.resolve_signing_key``), so the root
+can be served as static files.
 
 Contract of :class:`ArtifactStore`:
 
@@ -35,104 +39,27 @@ be shortened or bypassed by any principal, root included). Objects are keyed
 ``ChecksumAlgorithm=SHA256`` and ``x-amz-checksum-sha256`` = base64 of the digest,
 so S3 itself rejects a body that does not hash to its key, plus
 ``If-None-Match: *`` so an existing key is never overwritten. Reads re-verify
-the digest as ``get`` does here.
+the digest as ``get`` does here. The log's tiles are write-once too and map onto
+the same bucket unchanged; only the ``checkpoint`` object is overwritten.
 
-Errors (all :class:`~schemas.errors.PermanentError`: retrying cannot fix them)::
-
-    ChronicleError
-    ├── ArtifactNotFoundError   no artifact at that address
-    ├── TamperedArtifactError   bytes do not hash to their address
-    └── LedgerIntegrityError    a proof, a signature or a ledger row does not verify
+Errors: :mod:`sinks.evidence.errors`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import re
 import secrets
 import stat
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from schemas.durable import fsync_dir
+from sinks.evidence.errors import ArtifactNotFoundError, TamperedArtifactError, check_digest
+from sinks.evidence.settings import ChronicleSettings
 
-from schemas.errors import ConfigError, PermanentError
+__all__ = ["ArtifactStore"]
 
-__all__ = [
-    "ArtifactNotFoundError",
-    "ArtifactStore",
-    "ChronicleError",
-    "ChronicleSettings",
-    "LedgerIntegrityError",
-    "TamperedArtifactError",
-    "check_digest",
-]
-
-_DIGEST = re.compile(r"[0-9a-f]{64}")
 _CHUNK = 1 << 20
-
-
-class ChronicleError(PermanentError):
-    """Root of the Chronicle errors (see the module docstring for the tree)."""
-
-
-class ArtifactNotFoundError(ChronicleError):
-    """No artifact is stored at ``sha256``."""
-
-    def __init__(self, sha256: str) -> None:
-        super().__init__(f"no artifact sha256:{sha256} in Chronicle")
-        self.sha256 = sha256
-
-
-class TamperedArtifactError(ChronicleError):
-    """The bytes stored at ``sha256`` hash to ``actual``: the file was altered or
-    replaced after it was written. Nothing is repaired automatically."""
-
-    def __init__(self, sha256: str, actual: str, path: Path) -> None:
-        super().__init__(
-            f"TAMPERED ARTIFACT: {path} should hash to sha256:{sha256} but hashes to "
-            f"sha256:{actual}"
-        )
-        self.sha256 = sha256
-        self.actual = actual
-        self.path = path
-
-
-class LedgerIntegrityError(ChronicleError):
-    """The ledger does not prove what it should: a failed inclusion or consistency
-    proof, a bad tree-head signature, or a ledger row that disagrees with its leaf."""
-
-
-class ChronicleSettings(BaseModel):
-    """Where Chronicle lives and which key signs its tree heads.
-
-    ``root=None`` means ``<state_dir>/chronicle``. ``signing_key_file=None`` means
-    ``<root>/signing.key``, generated on first use with mode 0600; point it at a
-    file in the secrets directory (a PEM PKCS#8 Ed25519 key mounted from OpenBao)
-    in production. ``public_key_file`` pins the key verifiers trust; without it
-    they trust the public half of the signing key.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    root: Path | None = None
-    signing_key_file: Path | None = None
-    public_key_file: Path | None = None
-
-    def resolve_root(self, state_dir: Path) -> Path:
-        """The Chronicle directory: ``root`` as given, else ``<state_dir>/chronicle``."""
-        return (self.root or Path(state_dir) / "chronicle").resolve()
-
-    def resolve_signing_key(self, state_dir: Path) -> Path:
-        """The signing key file: as configured, else ``<root>/signing.key``."""
-        return self.signing_key_file or self.resolve_root(state_dir) / "signing.key"
-
-
-def check_digest(sha256: str) -> str:
-    """``sha256`` if it is 64 lowercase hex characters; else :class:`ConfigError`. Pure."""
-    if not _DIGEST.fullmatch(sha256):
-        raise ConfigError(f"not a SHA-256 hex digest: {sha256!r}")
-    return sha256
 
 
 class ArtifactStore:
@@ -177,7 +104,7 @@ class ArtifactStore:
         created = not final.parent.exists()
         final.parent.mkdir(parents=True, exist_ok=True)
         if created:
-            _fsync_dir(final.parent.parent)
+            fsync_dir(final.parent.parent)
         tmp = final.parent / f".tmp-{final.name[:8]}-{secrets.token_hex(8)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -193,7 +120,7 @@ class ArtifactStore:
                 self._verify_file(sha256, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return sha256
 
     def get(self, sha256: str) -> bytes:
@@ -233,12 +160,3 @@ class ArtifactStore:
         actual = digest.hexdigest()
         if actual != sha256:
             raise TamperedArtifactError(sha256, actual, path)
-
-
-def _fsync_dir(path: Path) -> None:
-    # The new directory entry is durable only once its directory is fsynced.
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
