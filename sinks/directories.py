@@ -148,6 +148,7 @@ def _marks_text(marks: Mapping[tuple[str, int], int]) -> str:
 
 
 W = TypeVar("W")
+T = TypeVar("T")
 
 
 class ConfinedStore(Generic[W]):
@@ -193,6 +194,12 @@ class ConfinedStore(Generic[W]):
             self._thread.submit(self._store.close).result()
         finally:
             self._thread.shutdown()
+
+    def run(self, fn: Callable[[Store[W]], T]) -> T:
+        """``fn(store)`` on the store's own thread: how a caller reads what the plane's
+        store class offers beyond the protocol (tests, digests)."""
+        result: T = self._call(fn, self._store)
+        return result
 
     def _call(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self._closed:

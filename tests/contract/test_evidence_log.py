@@ -11,15 +11,13 @@ import json
 import os
 import re
 import stat
-import sys
-import types
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
-import proofstream
+from proofstream.cli.evidence import app as evidence_app
 from proofstream.evidence import record_evidence
 from proofstream.settings import Settings
 from schemas.errors import ConfigError
@@ -35,14 +33,6 @@ from tests import factories
 from tests import rfc9162_oracle as oracle
 from tests.contract import evidence_support as ev
 from tests.contract.store_contract import batch_for, records_of
-
-try:  # the whole CLI, once the runtime is wired again
-    import proofstream.cli
-except ImportError:  # mid-migration: load only the evidence commands (no package __init__)
-    package = types.ModuleType("proofstream.cli")
-    package.__path__ = [str(Path(proofstream.__file__).parent / "cli")]
-    sys.modules.setdefault("proofstream.cli", package)
-from proofstream.cli.evidence import app as evidence_app
 
 # --- the artifact store --------------------------------------------------------------
 

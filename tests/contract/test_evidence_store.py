@@ -19,6 +19,7 @@ import pytest
 from schemas.errors import ConfigError
 from schemas.events import Event
 from sinks.base import Projection, Store
+from sinks.directories import ConfinedStore
 from sinks.evidence import ChronicleSettings, LedgerIntegrityError
 from sinks.evidence.generations import EvidenceGenerations
 from sinks.evidence.index import LedgerIndex
@@ -43,6 +44,9 @@ class EvidenceContract(StoreContract):
         return ev.evidence_event(partition, offset)
 
     def stored_keys(self, store: Store[Any]) -> set[str]:
+        if isinstance(store, ConfinedStore):  # a generation store, on its own thread
+            ids: set[str] = store.run(lambda inner: self.stored_keys(inner))
+            return ids
         assert isinstance(store, EvidenceStore)
         return store.ledger.event_ids()
 
@@ -61,7 +65,7 @@ class TestGenerationEvidenceStore(EvidenceContract):
         live.close()  # the shadow needs nothing of it but its name
         building = [g.number for g in gens.generations() if g.status.value == "building"]
         number = building[-1] if building else gens.allocate(1)
-        return gens._open_shadow(number, gens.directory(number))
+        return gens.open_shadow(number)
 
 
 @pytest.fixture()
