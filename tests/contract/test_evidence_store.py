@@ -45,7 +45,7 @@ class EvidenceContract(StoreContract):
 
     def stored_keys(self, store: Store[Any]) -> set[str]:
         if isinstance(store, ConfinedStore):  # a generation store, on its own thread
-            ids: set[str] = store.run(lambda inner: self.stored_keys(inner))
+            ids: set[str] = store.run(self.stored_keys)
             return ids
         assert isinstance(store, EvidenceStore)
         return store.ledger.event_ids()
