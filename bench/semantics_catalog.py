@@ -1,5 +1,5 @@
-"""Identity (RDF) and catalog (DataHub Lite) sinks on a simulated workload: prints
-events/s, triples per event and aspects per event.
+"""Catalog (DataHub Lite) sink on a simulated workload: prints events/s and aspects
+per event. The identity plane has its own sub-benchmark, ``bench/identity.py``.
 
     uv run --all-extras python bench/semantics_catalog.py --runs 600 --extra-tools 0
     uv run --all-extras python bench/semantics_catalog.py --runs 300 --extra-tools 40
@@ -16,7 +16,6 @@ from pathlib import Path
 from proofstream.workload import simulate
 from schemas.events import Event, ToolInvoked
 from sinks.datahub import DataHubSettings, DataHubSink
-from sinks.rdf import RdfSettings, RdfSink
 from tests.workload_batch import logged
 
 
@@ -41,17 +40,13 @@ def main() -> None:
     batch = logged(events(args.runs, args.extra_tools))
     print(f"{len(batch)} events, {args.runs} runs")
     with tempfile.TemporaryDirectory() as tmp:
-        for label, sink in (
-            ("rdf", RdfSink.open(RdfSettings(), Path(tmp))),
-            ("datahub", DataHubSink.open(DataHubSettings(), Path(tmp))),
-        ):
+        for label, sink in (("datahub", DataHubSink.open(DataHubSettings(), Path(tmp))),):
             start = time.perf_counter()
             for i in range(0, len(batch), args.batch):
                 sink.write(batch[i : i + args.batch])
                 sink.flush()
             elapsed = time.perf_counter() - start
-            written = sink.triples_written if isinstance(sink, RdfSink) else sink.aspects_written
-            unit = "triples" if label == "rdf" else "aspects"
+            written, unit = sink.aspects_written, "aspects"
             print(
                 f"{label:8} {len(batch) / elapsed:8.0f} events/s  "
                 f"{written} {unit} = {written / len(batch):.3f} per event"

@@ -69,25 +69,25 @@ def show_proof_gaps(console: Console, gaps: list[Any], expected: tuple[str, ...]
 
 
 def show_identity(console: Console, settings: Settings, run_id: str, pr_ref: str) -> None:
-    from sinks.rdf import RdfSink
+    from sinks.identity.store import RdfStore
 
-    sink = RdfSink.open(settings.rdf, settings.state_dir, name="identity")
+    store = RdfStore.open(settings.rdf, settings.state_dir)
     try:
-        agents = sink.query(
+        agents = store.query(
             _PREFIXES
             + f"""SELECT DISTINCT ?agent ?role WHERE {{
                 ?run a fo:RunAttempt ; fo:attemptOf ?r ; prov:wasAssociatedWith ?agent .
                 ?r fo:key "{run_id}" . ?agent fo:role/fo:key ?role . }} ORDER BY ?role"""
         )
-        proof = sink.query(
+        proof = store.query(
             _PREFIXES
             + f"""SELECT ?evidence ?kind WHERE {{
                 ?pr a fo:PullRequest ; fo:key "{pr_ref}" .
                 ?evidence fo:proves ?pr ; fo:evidenceKind ?kind . }}"""
         )
-        triples = sum(1 for _ in sink.triples())
+        triples = sum(1 for _ in store.triples())
     finally:
-        sink.close()
+        store.close()
     table = Table("agent", "role", title=f"RDF: which agents acted in {run_id}?")
     for agent, role in agents:
         table.add_row(str(agent), str(role))

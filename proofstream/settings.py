@@ -20,8 +20,8 @@ from producers.settings import KafkaSettings, ProducerSettings
 from sinks.datahub import DataHubSettings
 from sinks.evidence import ChronicleSettings
 from sinks.facts.settings import ClickHouseSettings
+from sinks.identity import RdfSettings
 from sinks.lineage import OpenLineageSettings
-from sinks.rdf import RdfSettings
 
 __all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
 

@@ -1,15 +1,17 @@
 """Generations of the identity plane: one Oxigraph directory per generation.
 
-The :class:`~sinks.generations.Rebuildable` port for :class:`sinks.rdf.RdfSink`
-(embedded Oxigraph only; layout and swap in :mod:`sinks.directories`):
+The :class:`~sinks.generations.Rebuildable` port for
+:class:`sinks.identity.store.RdfStore` (embedded Oxigraph only; layout and swap in
+:mod:`sinks.directories`):
 
-- **shadow**: an :class:`~sinks.rdf.RdfSink` opened on
-  ``<state_dir>/rdf/generations/g<N>/`` — the same sink class and the same pure
-  :class:`~sinks.identity.IdentityProjection` as live, with live's name, so its
-  watermark triples are the ones live reads after a swap. Oxigraph locks a
-  directory per process, not a store per process: live and shadow are open side
-  by side in the rebuilding process.
-- **digest**: :func:`~sinks.identity.canonical_digest` of the whole graph (part
+- **shadow**: an :class:`~sinks.identity.store.RdfStore` opened on
+  ``<state_dir>/rdf/generations/g<N>/`` — the same store class as live, fed by the
+  same pure projection, with live's name, so its watermark triples are the ones
+  live reads after a swap. Oxigraph locks a directory per process, not a store
+  per process: live and shadow are open side by side in the rebuilding process.
+  A pyoxigraph store may be used from any thread, so the shadow is the store
+  itself, not confined to a thread of its own.
+- **digest**: :func:`~sinks.identity.vocabulary.canonical_digest` of the whole graph (part
   ``graph`` = ``<triples>:<sha256>``). Identity triples carry no log positions
   and one triple may come from many events, so the digest **cannot be
   restricted** to a log range. The live digest is therefore comparable only when
@@ -42,8 +44,10 @@ from sinks.directories import (
     watermark_verdict,
 )
 from sinks.generations import Digest, LogRange, TableDiff
-from sinks.identity import Triple, canonical_digest, ntriples_line
-from sinks.rdf import RdfSettings, RdfSink
+from sinks.identity.projection import PROJECTION_VERSION
+from sinks.identity.settings import RdfSettings
+from sinks.identity.store import RdfStore
+from sinks.identity.vocabulary import Triple, canonical_digest, ntriples_line
 
 __all__ = ["RdfGenerations"]
 
@@ -53,14 +57,14 @@ _NOTE = "whole graph: identity triples carry no log positions"
 class RdfGenerations(DirectoryGenerations):
     """:class:`~sinks.generations.Rebuildable` for the identity plane (module docstring).
 
-    ``live`` is the open live sink (the pointer's generation); ``settings`` and
-    ``state_dir`` are the ones it was opened with.
+    ``live`` is the open live store (the pointer's generation); ``settings`` and
+    ``state_dir`` are the ones it was opened with. Raises :class:`ConfigError` for a
+    SPARQL endpoint.
     """
 
-    projection_version = 1
-    """The identity projection has no version number of its own yet."""
+    projection_version = PROJECTION_VERSION
 
-    def __init__(self, live: RdfSink, settings: RdfSettings, state_dir: Path) -> None:
+    def __init__(self, live: RdfStore, settings: RdfSettings, state_dir: Path) -> None:
         if settings.dsn is not None:
             raise ConfigError(
                 "identity generations need the embedded Oxigraph store; a SPARQL endpoint"
@@ -71,25 +75,29 @@ class RdfGenerations(DirectoryGenerations):
         self._state_dir = Path(state_dir)
         super().__init__(self._state_dir / "rdf", live.name)
 
-    def _open(self, number: int) -> RdfSink:
-        return RdfSink.open(
-            self._settings, self._state_dir, name=self._live.name, directory=self.directory(number)
-        )
+    def open_shadow(self, number: int) -> RdfStore:
+        """The live store class on generation ``number``'s own Oxigraph directory.
 
-    def _open_shadow(self, number: int, directory: Path) -> RdfSink:
-        """An :class:`RdfSink` on generation ``number``'s own Oxigraph directory."""
-        return RdfSink.open(
+        Not confined to a thread (:class:`~sinks.directories.ConfinedStore`): a
+        pyoxigraph store may be used from any thread, unlike a SQLite connection.
+        """
+        return self._open_shadow(number, self._shadow_dir(number))
+
+    def _open_shadow(self, number: int, directory: Path) -> RdfStore:
+        """An :class:`RdfStore` on generation ``number``'s own Oxigraph directory."""
+        del number  # the directory is the generation
+        return RdfStore.open(
             self._settings, self._state_dir, name=self._live.name, directory=directory
         )
 
     def _triples(self, target: int | Literal["live"]) -> list[Triple]:
         if self._is_live(target):
             return list(self._live.triples())
-        sink = self._open(int(target))
+        store = self._open_shadow(int(target), self.directory(int(target)))
         try:
-            return list(sink.triples())
+            return list(store.triples())
         finally:
-            sink.close()
+            store.close()
 
     def digest(self, target: int | Literal["live"], covered: LogRange) -> Digest:
         """The whole graph's canonical digest; for live, whether it is comparable with a

@@ -1,0 +1,30 @@
+"""``RdfSettings``: where the identity graph lives (pydantic only: the settings root
+imports it without the RDF libraries)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from sinks.identity.vocabulary import DEFAULT_BASE_IRI
+
+__all__ = ["DEFAULT_GRAPH", "RdfSettings"]
+
+DEFAULT_GRAPH: Final = "https://fractalops.io/graph/identity"
+
+
+class RdfSettings(BaseModel):
+    """Where the identity graph lives. ``dsn=None`` means embedded Oxigraph under the
+    state dir (``<state_dir>/rdf``); ``sparql+http(s)://…`` a SPARQL 1.1 Update
+    endpoint (see :func:`sinks.identity.sparql.parse_sparql_dsn`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    dsn: str | None = None
+    base_iri: str = DEFAULT_BASE_IRI
+    graph: str = DEFAULT_GRAPH
+    """The named graph of the identity triples; watermarks live in ``<graph>/watermarks``."""
+    password: SecretStr | None = None
+    """Password for the endpoint's HTTP basic auth (the user is the DSN's user);
+    read from the secrets directory, never put in the DSN."""
