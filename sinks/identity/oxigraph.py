@@ -1,7 +1,9 @@
 """The embedded backend of the identity store: an Oxigraph (RocksDB) directory, through pyoxigraph.
 
-Writes use Oxigraph's bulk path (``Store.bulk_extend``): the quads of one
-checkpoint become sorted SST files that RocksDB *ingests*. Ingestion syncs the
+Writes use Oxigraph's bulk path (``Store.bulk_load`` of N-Quads in the canonical
+form of :func:`~sinks.identity.vocabulary.ntriples_line`, which costs less Python
+than building pyoxigraph terms): the quads of one checkpoint become sorted SST
+files that RocksDB *ingests*. Ingestion syncs the
 files and the manifest before it returns, so the quads are durable when
 :meth:`OxigraphBackend.insert` returns, with no memtable flush. A transaction
 (``Store.extend``) would go to the write-ahead log, which Oxigraph does not sync:
@@ -27,13 +29,9 @@ from typing import Any
 import pyoxigraph as ox
 
 from schemas.errors import InvalidQueryError, PermanentError, SinkUnavailableError
-from sinks.identity.vocabulary import XSD_STRING, Lit, Term, Triple
+from sinks.identity.vocabulary import Lit, Term, Triple, ntriples_line
 
 __all__ = ["OxigraphBackend"]
-
-_NODE_CACHE = 50_000
-"""IRIs kept as parsed pyoxigraph nodes (vocabulary terms and recent subjects);
-past this the cache starts over. A node costs an IRI parse to build."""
 
 
 def term_of(node: Any) -> Term | None:
@@ -55,48 +53,33 @@ class OxigraphBackend:
             self._store: ox.Store | None = ox.Store(str(directory))
         except OSError as exc:
             raise SinkUnavailableError(name, f"cannot open Oxigraph at {directory}: {exc}") from exc
-        self._nodes: dict[str, ox.NamedNode] = {}
 
     def _open(self) -> ox.Store:
         if self._store is None:
             raise SinkUnavailableError(self._name, "Oxigraph store is closed", retry_after=0.0)
         return self._store
 
-    def _node(self, iri: str) -> ox.NamedNode:
-        node = self._nodes.get(iri)
-        if node is None:
-            if len(self._nodes) >= _NODE_CACHE:
-                self._nodes.clear()
-            node = self._nodes[iri] = ox.NamedNode(iri)
-        return node
-
-    def encode(self, triples: Iterable[Triple], graph: str) -> list[ox.Quad]:
-        """``triples`` as quads in ``graph``. Raises :class:`PermanentError` for a term
-        Oxigraph refuses (the projection's IRIs are always valid: a bug)."""
-        node = self._node
-        g = node(graph)
-        quads = []
+    def encode(self, triples: Iterable[Triple], graph: str) -> list[bytes]:
+        """``triples`` in ``graph`` as one chunk of N-Quads (UTF-8). Raises
+        :class:`PermanentError` for text that is not UTF-8 (a lone surrogate)."""
+        suffix = f" <{graph}> .\n"
+        # an N-Triples line ends in " ." and an N-Quads line adds the graph before it
+        text = "".join([ntriples_line(t)[:-2] + suffix for t in triples])
         try:
-            for s, p, o in triples:
-                if isinstance(o, Lit):
-                    obj: ox.NamedNode | ox.Literal = (
-                        ox.Literal(o.value)
-                        if o.datatype == XSD_STRING
-                        else ox.Literal(o.value, datatype=node(o.datatype))
-                    )
-                else:
-                    obj = node(o)
-                quads.append(ox.Quad(node(s), node(p), obj, g))
-        except ValueError as exc:
-            raise PermanentError(f"{self._name}: not an RDF term: {exc}") from exc
-        return quads
+            return [text.encode("utf-8")]
+        except UnicodeEncodeError as exc:
+            raise PermanentError(f"{self._name}: not RDF text: {exc}") from exc
 
     def insert(self, encoded: Sequence[Any]) -> None:
-        """Add the quads :meth:`encode` made; durable when this returns."""
-        if not encoded:
+        """Add the N-Quads chunks :meth:`encode` made; durable when this returns."""
+        data = b"".join(encoded)
+        if not data:
             return
+        store = self._open()
         try:
-            self._open().bulk_extend(encoded)
+            store.bulk_load(data, ox.RdfFormat.N_QUADS)
+        except SyntaxError as exc:  # the projection's IRIs are always valid: a bug
+            raise PermanentError(f"{self._name}: Oxigraph refused the triples: {exc}") from exc
         except OSError as exc:
             raise SinkUnavailableError(self._name, f"writing quads failed: {exc}") from exc
 
@@ -115,7 +98,7 @@ class OxigraphBackend:
         outside ``GRAPH`` match (None: Oxigraph's default graph)."""
         store = self._open()
         try:
-            graph = None if default_graph is None else self._node(default_graph)
+            graph = None if default_graph is None else ox.NamedNode(default_graph)
             solutions = store.query(sparql, default_graph=graph)
             if not isinstance(solutions, ox.QuerySolutions):
                 raise InvalidQueryError(sparql, f"{self._name}: not a SELECT query")
@@ -128,7 +111,7 @@ class OxigraphBackend:
 
     def triples(self, graph: str) -> Iterator[Triple]:
         """Every triple of ``graph``."""
-        quads = self._open().quads_for_pattern(None, None, None, self._node(graph))
+        quads = self._open().quads_for_pattern(None, None, None, ox.NamedNode(graph))
         for quad in quads:
             subject, obj = term_of(quad.subject), term_of(quad.object)
             # the graph has no blank nodes and no quoted triples: IRIs and literals only
@@ -138,4 +121,3 @@ class OxigraphBackend:
     def close(self) -> None:
         """Release the directory (and its lock). Idempotent."""
         self._store = None
-        self._nodes.clear()

@@ -26,8 +26,10 @@ store's business.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final
 
 from schemas.events import EVENT_TYPES
@@ -60,6 +62,24 @@ _REPOSITORY = FO + "repository"
 _TEAM_TYPE = FO + "teamType"
 _USED = PROV + "used"
 _ACTOR_CLASS = {"agent": FO + "Agent", "human": FO + "Person"}
+
+
+_SUBJECT_KEY = itemgetter("project", "repository", "run_id", "attempt", "generation")
+_ACTOR_KEY = itemgetter("kind", "id", "team_type", "role")
+"""Every envelope field an envelope's triples depend on (C-level: this runs per event)."""
+
+
+def _envelope_key(subject: Mapping[str, Any], actor: Mapping[str, Any]) -> tuple[object, ...]:
+    return (
+        (
+            subject["project"],
+            subject.get("repository"),
+            subject.get("run_id"),
+            subject.get("attempt", 1),
+            subject.get("generation", 0),
+        ),
+        (actor.get("kind", "agent"), actor["id"], actor.get("team_type"), actor["role"]),
+    )
 
 
 class IdentityProjection:
@@ -116,31 +136,23 @@ class _Projector:
         for item in events:
             record = item.record
             subject, actor = record["subject"], record["actor"]
-            key = (
-                subject["project"],
-                subject.get("repository"),
-                subject.get("run_id"),
-                subject.get("attempt", 1),
-                subject.get("generation", 0),
-                actor.get("kind", "agent"),
-                actor["id"],
-                actor.get("team_type"),
-                actor["role"],
-            )
+            try:
+                key: tuple[object, ...] = (_SUBJECT_KEY(subject), _ACTOR_KEY(actor))
+            except KeyError:  # a record built by hand, without its optional fields
+                key = _envelope_key(subject, actor)
             ctx = envelopes.get(key)
             if ctx is None:
                 ctx = envelopes[key] = self._envelope(subject, actor, len(envelopes))
             handler = _HANDLERS.get(item.event_type)
             if handler is None:
                 continue
-            fields, handle = handler
-            if fields is not None:
+            if handler.inputs is not None:
                 # a handler's triples depend on its envelope and these fields only
-                seen = (item.event_type, ctx.index, *[record.get(f) for f in fields])
+                seen = (item.event_type, ctx.index, handler.inputs_of(record))
                 if seen in handled:
                     continue
                 handled.add(seen)
-            handle(self, ctx, record)
+            handler.handle(self, ctx, record)
         return self.out
 
     def _envelope(self, subject: Mapping[str, Any], actor: Mapping[str, Any], index: int) -> _Ctx:
@@ -407,11 +419,33 @@ def _lineage(proj: _Projector, ctx: _Ctx, record: Mapping[str, Any]) -> None:
             proj.add((made, PROV + "wasDerivedFrom", used))
 
 
-def _handler(fields: Iterable[str] | None, handle: _Fn) -> tuple[tuple[str, ...] | None, _Fn]:
-    return (None if fields is None else tuple(fields)), handle
+@dataclass(frozen=True, slots=True)
+class _Handler:
+    """What an event type adds beyond its envelope, and the record fields (``inputs``)
+    those triples depend on besides the envelope; None when they cannot be keyed."""
+
+    inputs: tuple[str, ...] | None
+    handle: _Fn
+
+    def inputs_of(self, record: Mapping[str, Any]) -> tuple[object, ...]:
+        assert self.inputs is not None
+        try:
+            return _getter(self.inputs)(record)
+        except KeyError:  # a record built by hand, without its optional fields
+            return tuple(record.get(f) for f in self.inputs)
 
 
-_HANDLERS: Mapping[str, tuple[tuple[str, ...] | None, _Fn]] = {
+@functools.cache
+def _getter(fields: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[object, ...]]:
+    get = itemgetter(*fields)
+    return get if len(fields) > 1 else lambda record: (get(record),)
+
+
+def _handler(fields: Iterable[str] | None, handle: _Fn) -> _Handler:
+    return _Handler(None if fields is None else tuple(fields), handle)
+
+
+_HANDLERS: Mapping[str, _Handler] = {
     "run.started": _handler(["parent_run_id"], _run_started),
     "agent.handoff": _handler(["from_role", "to_role"], _handoff),
     "tool.invoked": _handler(["mcp_server", "tool"], _tool),
@@ -432,5 +466,4 @@ _HANDLERS: Mapping[str, tuple[tuple[str, ...] | None, _Fn]] = {
     "proof.gap.detected": _handler(["pr_ref"], _pr_ref_only),
     "proof.gap.closed": _handler(["pr_ref"], _pr_ref_only),
 }
-"""Event type → (the record fields its triples depend on besides the envelope, or
-None when they cannot be keyed; the handler). ``run.finished`` adds nothing."""
+"""Event type → its :class:`_Handler`. ``run.finished`` adds nothing."""
