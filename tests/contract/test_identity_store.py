@@ -1,7 +1,7 @@
-"""``RdfStore`` on a real embedded Oxigraph store, live and as a replay generation: the
-shared store contract, SPARQL questions answered from the store, writes of only
-what is new, the in-store watermark, reopen by another process, DSN parsing, and
-the plane's generations.
+"""``RdfStore`` on a real embedded Oxigraph store: the shared store contract, SPARQL
+questions answered from the store, writes of only what is new, the in-store
+watermark, reopen by another process, DSN parsing. The generation stores are in
+``test_identity_generations.py``, the SPARQL backend in ``test_identity_sparql.py``.
 
 The identity plane keeps no per-event record, so for the contract a batch's keys
 are its identity triples (N-Triples lines): what the store must hold after a
@@ -21,11 +21,8 @@ from pydantic import SecretStr
 
 from schemas.errors import ConfigError, InvalidQueryError, SinkUnavailableError
 from sinks.base import Batch, Projection, Store
-from sinks.generations import LIVE, GenerationStatus
-from sinks.identity import make_plane
-from sinks.identity.generations import RdfGenerations
 from sinks.identity.oxigraph import OxigraphBackend
-from sinks.identity.projection import PROJECTION_VERSION, IdentityProjection
+from sinks.identity.projection import IdentityProjection
 from sinks.identity.settings import DEFAULT_GRAPH, RdfSettings
 from sinks.identity.sparql import SparqlEndpoint, parse_sparql_dsn
 from sinks.identity.store import RdfStore
@@ -73,47 +70,6 @@ class TestRdfStoreContract(StoreContract):
 
     def expected_keys(self, batch: Batch) -> set[str]:
         return {ntriples_line(t) for t in self.projection.project(batch)}
-
-
-class TestRdfGenerationStoreContract(StoreContract):
-    """The same contract on a shadow generation, opened as replay opens it."""
-
-    def make_projection(self) -> Projection[Any]:
-        return IdentityProjection()
-
-    def make_store(self, tmp_path: Path) -> Store[Any]:
-        live = _open(tmp_path)
-        try:
-            generations = RdfGenerations(live, SETTINGS, tmp_path)
-            building = [
-                g.number for g in generations.generations() if g.status is GenerationStatus.BUILDING
-            ]  # a reopen reopens the generation being built
-            number = building[0] if building else generations.allocate(PROJECTION_VERSION)
-            return generations.open_shadow(number)
-        finally:
-            live.close()  # the shadow has a directory of its own
-
-    def stored_keys(self, store: Store[Any]) -> set[str]:
-        assert isinstance(store, RdfStore)
-        return _keys(store)
-
-    def expected_keys(self, batch: Batch) -> set[str]:
-        return {ntriples_line(t) for t in self.projection.project(batch)}
-
-    def test_shadow_writes_only_its_generation(self, tmp_path: Path) -> None:
-        shadow = self.make_store(tmp_path)
-        try:
-            self.apply(shadow, self.batch(5))
-            shadow.flush()
-        finally:
-            shadow.close()
-        live = _open(tmp_path)
-        try:
-            assert _keys(live) == set()
-            assert live.watermark() == {}
-        finally:
-            live.close()
-        assert (tmp_path / "rdf" / "generations" / "g1").is_dir()
 
 
 @pytest.fixture(scope="module")
@@ -369,58 +325,3 @@ def test_sparql_backend_reports_an_unreachable_endpoint(tmp_path: Path) -> None:
     assert not (tmp_path / "rdf").exists()  # the remote backend writes nothing locally
     with pytest.raises(ConfigError):
         RdfStore.open(settings, tmp_path, directory=tmp_path / "g1")
-
-
-# --- the plane and its generations ----------------------------------------------------------
-
-
-def test_plane_rebuilds_into_a_generation_and_swaps_it_in(tmp_path: Path) -> None:
-    plane = make_plane(SETTINGS, tmp_path)
-    assert plane.name == "identity" and plane.projection.name == "identity"
-    assert plane.generations is not None
-    batch = _workload()
-    covered = {("events", 0): (0, len(batch.events) - 1)}
-    live = plane.open_store()
-    try:
-        _apply(live, batch)
-        live.flush()
-        generations = plane.generations(live)
-        number = generations.allocate(plane.projection.version)
-        shadow = generations.open_shadow(number)
-        try:
-            _apply(shadow, _workload(60))  # another cut of the same events
-            _apply(shadow, batch)
-            shadow.flush()
-        finally:
-            shadow.close()
-        rebuilt, current = generations.digest(number, covered), generations.digest(LIVE, covered)
-        assert rebuilt.comparable and current.comparable
-        assert rebuilt.value == current.value
-        assert rebuilt.rows == {"graph": len(PROJECTION.project(batch))}
-        assert [d.equal for d in generations.diff(number, covered)] == [True]
-        elsewhere = generations.digest(LIVE, {("events", 0): (5, len(batch.events) - 1)})
-        assert not elsewhere.comparable  # live covers positions the range does not
-        generations.finish(number, covered, rebuilt, {})
-        generations.swap(number)
-    finally:
-        live.close()
-    reopened = plane.open_store()  # the pointer names the rebuilt generation now
-    try:
-        assert isinstance(reopened, RdfStore)
-        assert reopened.digest() == canonical_digest(PROJECTION.project(batch))
-        assert reopened.watermark() == {("events", 0): len(batch.events) - 1}
-    finally:
-        reopened.close()
-    assert (tmp_path / "rdf" / "generations" / "current").is_symlink()
-
-
-def test_a_sparql_plane_has_no_generations(tmp_path: Path) -> None:
-    settings = RdfSettings(dsn="sparql+http://127.0.0.1:9/update")
-    plane = make_plane(settings, tmp_path)
-    assert plane.generations is not None
-    store = plane.open_store()
-    try:
-        with pytest.raises(ConfigError):
-            plane.generations(store)
-    finally:
-        store.close()
