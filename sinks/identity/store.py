@@ -18,12 +18,15 @@ values, of which the **highest** is the watermark.
 What a checkpoint costs is what is new. ``write`` keeps only the triples this
 store has not written recently (a bounded memory of recent writes; Oxigraph's and
 SPARQL's set semantics make a triple written twice harmless, so forgetting costs
-a rewrite, never a wrong graph) and encodes them for the backend. ``flush`` then
-writes them *and* the watermark in one durable backend write, the watermark after
-the data: a bulk ingestion into Oxigraph, one ``INSERT DATA`` on an endpoint. The
-watermark is therefore added, not replaced (a replacement would need a delete, and
-on Oxigraph a second, synced write); older values are pruned every
-``_PRUNE_EVERY`` flushes, and a lost prune leaves only lower values behind.
+a rewrite, never a wrong graph) and encodes them for the backend; nothing reaches
+the backend before ``flush``. ``flush`` then writes them *and* the watermark in
+one durable backend write, so the watermark is never durable before the data it
+covers: one atomic bulk ingestion into Oxigraph, ``INSERT DATA`` requests with the
+watermark in the last on an endpoint. The watermark is therefore added, not
+replaced (a replacement needs a delete, and on Oxigraph a second, synced write);
+older values are pruned every ``_PRUNE_EVERY`` flushes, and a lost prune leaves
+only lower values behind. Every non-empty write comes with the offsets it covers
+(``Batch.upto``), so the flush that records them writes it.
 
 Guarantees (the :class:`~sinks.base.Store` contract): ``write`` is idempotent;
 ``flush`` returns when the data and then the watermark are durable; the watermark
