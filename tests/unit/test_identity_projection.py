@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from importlib import resources
 
@@ -226,3 +228,14 @@ def test_ontology_parses_and_declares_every_term_used() -> None:
             used.add(o)
     assert {u for u in used if u.startswith(FO)} <= declared
     assert workload().merged_prs  # the workload exercised deliveries
+
+
+def test_the_plane_package_imports_no_rdf_library() -> None:
+    # proofstream.settings imports RdfSettings from it on the producer side too
+    code = (
+        "import sys, sinks.identity, sinks.identity.projection; "
+        "loaded = {m.split('.')[0] for m in sys.modules}; "
+        "print(sorted(loaded & {'rdflib', 'oxrdflib', 'pyoxigraph'}))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    assert out.stdout.strip() == "[]"
