@@ -68,8 +68,8 @@ once): what recurs across checkpoints is few (projects, agents, roles, squads,
 tools, and the runs still going on)."""
 _PRUNE_EVERY: Final = 64
 _ONE_WRITE: Final = 500_000
-"""Up to this many quads, data and watermark go in one backend write (Oxigraph bulk-
-loads up to 1M quads as one atomic ingestion); past it, the data is written first."""
+"""Up to this many new triples, data and watermark go in one backend write (Oxigraph
+bulk-loads up to 1M quads as one atomic ingestion); past it, the data goes first."""
 
 
 class RdfBackend(Protocol):
@@ -186,7 +186,7 @@ class RdfStore(StoreBase[IdentityWrites]):
 
     def _persist(self, marks: Watermark) -> None:
         watermark = self._backend.encode(self._mark_triples(marks), self._marks_graph)
-        if len(self._encoded) > _ONE_WRITE:
+        if len(self._new) > _ONE_WRITE:
             self._backend.insert(self._encoded)
             self._backend.insert(watermark)
         else:

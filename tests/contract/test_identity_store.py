@@ -216,6 +216,38 @@ def test_triples_reach_the_store_with_the_flush_and_a_failed_flush_loses_none(
         store.close()
 
 
+class _Recording(OxigraphBackend):
+    """The real backend, recording what each insert carried."""
+
+    def __init__(self, directory: Path, name: str) -> None:
+        super().__init__(directory, name)
+        self.inserts: list[bytes] = []
+
+    def insert(self, encoded: Sequence[Any]) -> None:
+        self.inserts.append(b"".join(encoded))
+        super().insert(encoded)
+
+
+def test_a_checkpoint_is_one_write_and_a_huge_one_writes_its_data_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _Recording(tmp_path / "rdf", "identity")
+    store = RdfStore(backend)
+    marks = f"<{DEFAULT_GRAPH}/watermarks/identity/events/0>".encode()
+    try:
+        _apply(store, _workload(30))
+        store.flush()
+        assert len(backend.inserts) == 1 and marks in backend.inserts[0]
+        monkeypatch.setattr("sinks.identity.store._ONE_WRITE", 10)
+        _apply(store, _workload())
+        store.flush()
+        data, watermark = backend.inserts[1:]
+        assert marks not in data and marks in watermark
+        assert _keys(store) == {ntriples_line(t) for t in PROJECTION.project(_workload())}
+    finally:
+        store.close()
+
+
 def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(tmp_path: Path) -> None:
     store = _open(tmp_path)
     try:
