@@ -21,12 +21,13 @@ SPARQL's set semantics make a triple written twice harmless, so forgetting costs
 a rewrite, never a wrong graph) and encodes them for the backend; nothing reaches
 the backend before ``flush``. ``flush`` then writes them *and* the watermark in
 one durable backend write, so the watermark is never durable before the data it
-covers: one atomic bulk ingestion into Oxigraph, ``INSERT DATA`` requests with the
-watermark in the last on an endpoint. The watermark is therefore added, not
-replaced (a replacement needs a delete, and on Oxigraph a second, synced write);
-older values are pruned every ``_PRUNE_EVERY`` flushes, and a lost prune leaves
-only lower values behind. Every non-empty write comes with the offsets it covers
-(``Batch.upto``), so the flush that records them writes it.
+covers: one fsynced journal block on Oxigraph (:mod:`sinks.identity.oxigraph`),
+``INSERT DATA`` requests with the watermark in the last on an endpoint. The
+watermark is therefore added, not replaced (a replacement needs a delete, which
+an N-Quads journal cannot hold); older values are pruned every ``_PRUNE_EVERY``
+flushes, and a lost prune leaves only lower values behind. Every non-empty write
+comes with the offsets it covers (``Batch.upto``), so the flush that records them
+writes it.
 
 Guarantees (the :class:`~sinks.base.Store` contract): ``write`` is idempotent;
 ``flush`` returns when the data and then the watermark are durable; the watermark
@@ -67,9 +68,6 @@ On the simulated workload 5k already writes the minimum (every distinct triple
 once): what recurs across checkpoints is few (projects, agents, roles, squads,
 tools, and the runs still going on)."""
 _PRUNE_EVERY: Final = 64
-_ONE_WRITE: Final = 500_000
-"""Up to this many new triples, data and watermark go in one backend write (Oxigraph
-bulk-loads up to 1M quads as one atomic ingestion); past it, the data goes first."""
 
 
 class RdfBackend(Protocol):
@@ -83,7 +81,7 @@ class RdfBackend(Protocol):
         ...
 
     def insert(self, encoded: Sequence[Any]) -> None:
-        """Add encoded triples; durable when this returns."""
+        """Add encoded triples, in order; durable when this returns."""
         ...
 
     def update(self, sparql: str) -> None: ...
@@ -186,11 +184,7 @@ class RdfStore(StoreBase[IdentityWrites]):
 
     def _persist(self, marks: Watermark) -> None:
         watermark = self._backend.encode(self._mark_triples(marks), self._marks_graph)
-        if len(self._new) > _ONE_WRITE:
-            self._backend.insert(self._encoded)
-            self._backend.insert(watermark)
-        else:
-            self._backend.insert(self._encoded + watermark)
+        self._backend.insert(self._encoded + watermark)  # the watermark last
         self.triples_written += len(self._new)
         self._watermark = dict(marks)
         self._recent.remember(self._seen)

@@ -21,7 +21,7 @@ from pydantic import SecretStr
 
 from schemas.errors import ConfigError, InvalidQueryError, SinkUnavailableError
 from sinks.base import Batch, Projection, Store
-from sinks.identity.oxigraph import OxigraphBackend
+from sinks.identity.oxigraph import JOURNAL, OxigraphBackend
 from sinks.identity.projection import IdentityProjection
 from sinks.identity.settings import DEFAULT_GRAPH, RdfSettings
 from sinks.identity.sparql import SparqlEndpoint, parse_sparql_dsn
@@ -228,24 +228,21 @@ class _Recording(OxigraphBackend):
         super().insert(encoded)
 
 
-def test_a_checkpoint_is_one_write_and_a_huge_one_writes_its_data_first(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_checkpoint_is_one_journal_block_with_the_watermark_last(tmp_path: Path) -> None:
     backend = _Recording(tmp_path / "rdf", "identity")
     store = RdfStore(backend)
     marks = f"<{DEFAULT_GRAPH}/watermarks/identity/events/0>".encode()
     try:
         _apply(store, _workload(30))
+        _apply(store, _workload(40))
         store.flush()
-        assert len(backend.inserts) == 1 and marks in backend.inserts[0]
-        monkeypatch.setattr("sinks.identity.store._ONE_WRITE", 10)
-        _apply(store, _workload())
-        store.flush()
-        data, watermark = backend.inserts[1:]
-        assert marks not in data and marks in watermark
-        assert _keys(store) == {ntriples_line(t) for t in PROJECTION.project(_workload())}
+        (block,) = backend.inserts
+        assert block.index(marks) > block.rindex(b"<https://fractalops.io/id/")
+        journal = (tmp_path / "rdf" / JOURNAL).read_bytes()
+        assert journal.endswith(block) and journal.startswith(b"# block ")
     finally:
         store.close()
+    assert (tmp_path / "rdf" / JOURNAL).read_bytes() == b""  # loaded on close
 
 
 def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(tmp_path: Path) -> None:
@@ -297,6 +294,34 @@ def test_another_process_sees_the_graph_after_reopen(tmp_path: Path) -> None:
         [sys.executable, "-c", script, str(tmp_path)], check=True, capture_output=True, text=True
     )
     assert out.stdout.split() == [digest, str(len(workload_batch()) - 1)]
+
+
+def test_a_process_that_dies_after_flush_loses_nothing(tmp_path: Path) -> None:
+    # the writer flushes and dies without closing: its checkpoint is only in the
+    # journal, and a half-written block of a flush that never returned follows it
+    script = (
+        "import os, sys; from pathlib import Path; from sinks.base import Batch;"
+        "from sinks.identity.projection import IdentityProjection;"
+        "from sinks.identity.settings import RdfSettings;"
+        "from sinks.identity.store import RdfStore;"
+        "from tests.workload_batch import workload_batch;"
+        "events = workload_batch()[:80];"
+        "store = RdfStore.open(RdfSettings(), Path(sys.argv[1]));"
+        "store.write(IdentityProjection().project(Batch(events=events)), {('events', 0): 79});"
+        "store.flush(); os._exit(0)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(tmp_path)], check=True)
+    journal = tmp_path / "rdf" / JOURNAL
+    assert journal.stat().st_size > 0
+    with open(journal, "ab") as raw:
+        raw.write(b"# block 5000 7\n<https://fractalops.io/id/torn")
+    store = _open(tmp_path)
+    try:
+        assert store.watermark() == {("events", 0): 79}
+        assert _keys(store) == {ntriples_line(t) for t in PROJECTION.project(_workload(80))}
+    finally:
+        store.close()
+    assert journal.read_bytes() == b""
 
 
 def test_a_second_writer_is_refused_while_open(tmp_path: Path) -> None:
