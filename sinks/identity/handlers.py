@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
-from sinks.facts import closes_issue_ref
+from schemas.refs import closes_issue_ref
 from sinks.identity.identities import KEY, PROJECT, TYPE, USED, Envelope, Identities
 from sinks.identity.vocabulary import FO, PROV, REF, Lit
 

@@ -37,7 +37,7 @@ from sinks.identity.vocabulary import (
     ntriples_line,
 )
 from tests import factories
-from tests.unit.test_codec_records import _build, _event_strategy
+from tests.event_strategies import build_event, event_data
 from tests.workload_batch import logged, workload, workload_batch
 
 PROJECTION = IdentityProjection()
@@ -106,7 +106,7 @@ def _variants(a: Event, b: Event) -> list[Event]:
 
 
 def _any_event(event_type: str) -> st.SearchStrategy[Event]:
-    return _event_strategy(event_type).map(functools.partial(_build, event_type))
+    return event_data(event_type).map(functools.partial(build_event, event_type))
 
 
 _PAIRS = st.sampled_from(sorted(EVENT_TYPES)).flatmap(
