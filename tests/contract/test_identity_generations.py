@@ -18,30 +18,17 @@ from sinks.identity.projection import PROJECTION_VERSION, IdentityProjection
 from sinks.identity.settings import RdfSettings
 from sinks.identity.store import RdfStore
 from sinks.identity.vocabulary import canonical_digest, ntriples_line
+from tests.contract.identity_support import (
+    PROJECTION,
+    SETTINGS,
+    apply,
+    keys,
+    open_store,
+    workload_of,
+)
 from tests.contract.store_contract import StoreContract
-from tests.workload_batch import workload_batch
 
 pytest.importorskip("pyoxigraph")
-
-SETTINGS = RdfSettings()
-PROJECTION = IdentityProjection()
-
-
-def _open(tmp_path: Path) -> RdfStore:
-    return RdfStore.open(SETTINGS, tmp_path)
-
-
-def _keys(store: RdfStore) -> set[str]:
-    return {ntriples_line(t) for t in store.triples()}
-
-
-def _workload(events: int | None = None) -> Batch:
-    logged = workload_batch()[:events]
-    return Batch(upto={("events", 0): len(logged) - 1}, events=logged)
-
-
-def _apply(store: Store[Any], batch: Batch) -> None:
-    store.write(PROJECTION.project(batch), batch.upto)
 
 
 class TestRdfGenerationStoreContract(StoreContract):
@@ -51,7 +38,7 @@ class TestRdfGenerationStoreContract(StoreContract):
         return IdentityProjection()
 
     def make_store(self, tmp_path: Path) -> Store[Any]:
-        live = _open(tmp_path)
+        live = open_store(tmp_path)
         try:
             generations = RdfGenerations(live, SETTINGS, tmp_path)
             building = [
@@ -64,7 +51,7 @@ class TestRdfGenerationStoreContract(StoreContract):
 
     def stored_keys(self, store: Store[Any]) -> set[str]:
         assert isinstance(store, RdfStore)
-        return _keys(store)
+        return keys(store)
 
     def expected_keys(self, batch: Batch) -> set[str]:
         return {ntriples_line(t) for t in self.projection.project(batch)}
@@ -76,9 +63,9 @@ class TestRdfGenerationStoreContract(StoreContract):
             shadow.flush()
         finally:
             shadow.close()
-        live = _open(tmp_path)
+        live = open_store(tmp_path)
         try:
-            assert _keys(live) == set()
+            assert keys(live) == set()
             assert live.watermark() == {}
         finally:
             live.close()
@@ -89,18 +76,18 @@ def test_plane_rebuilds_into_a_generation_and_swaps_it_in(tmp_path: Path) -> Non
     plane = make_plane(SETTINGS, tmp_path)
     assert plane.name == "identity" and plane.projection.name == "identity"
     assert plane.generations is not None
-    batch = _workload()
+    batch = workload_of()
     covered = {("events", 0): (0, len(batch.events) - 1)}
     live = plane.open_store()
     try:
-        _apply(live, batch)
+        apply(live, batch)
         live.flush()
         generations = plane.generations(live)
         number = generations.allocate(plane.projection.version)
         shadow = generations.open_shadow(number)
         try:
-            _apply(shadow, _workload(60))  # another cut of the same events
-            _apply(shadow, batch)
+            apply(shadow, workload_of(60))  # another cut of the same events
+            apply(shadow, batch)
             shadow.flush()
         finally:
             shadow.close()

@@ -27,34 +27,22 @@ from sinks.identity.settings import DEFAULT_GRAPH, RdfSettings
 from sinks.identity.sparql import SparqlEndpoint, parse_sparql_dsn
 from sinks.identity.store import RdfStore
 from sinks.identity.vocabulary import canonical_digest, ntriples_line
+from tests.contract.identity_support import (
+    PROJECTION,
+    apply,
+    keys,
+    open_store,
+    workload_of,
+)
 from tests.contract.store_contract import StoreContract
 from tests.workload_batch import workload, workload_batch
 
 pytest.importorskip("pyoxigraph")
 
-SETTINGS = RdfSettings()
-PROJECTION = IdentityProjection()
 PREFIXES = """
 PREFIX fo: <https://fractalops.io/ns/fo#>
 PREFIX prov: <http://www.w3.org/ns/prov#>
 """
-
-
-def _open(tmp_path: Path) -> RdfStore:
-    return RdfStore.open(SETTINGS, tmp_path)
-
-
-def _keys(store: RdfStore) -> set[str]:
-    return {ntriples_line(t) for t in store.triples()}
-
-
-def _workload(events: int | None = None) -> Batch:
-    logged = workload_batch()[:events]
-    return Batch(upto={("events", 0): len(logged) - 1}, events=logged)
-
-
-def _apply(store: Store[Any], batch: Batch) -> None:
-    store.write(PROJECTION.project(batch), batch.upto)
 
 
 class TestRdfStoreContract(StoreContract):
@@ -62,11 +50,11 @@ class TestRdfStoreContract(StoreContract):
         return IdentityProjection()
 
     def make_store(self, tmp_path: Path) -> Store[Any]:
-        return _open(tmp_path)
+        return open_store(tmp_path)
 
     def stored_keys(self, store: Store[Any]) -> set[str]:
         assert isinstance(store, RdfStore)
-        return _keys(store)
+        return keys(store)
 
     def expected_keys(self, batch: Batch) -> set[str]:
         return {ntriples_line(t) for t in self.projection.project(batch)}
@@ -74,10 +62,10 @@ class TestRdfStoreContract(StoreContract):
 
 @pytest.fixture(scope="module")
 def populated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RdfStore]:
-    store = _open(tmp_path_factory.mktemp("rdf"))
-    batch = _workload()
-    _apply(store, batch)
-    _apply(store, _workload(50))  # a redelivery adds nothing
+    store = open_store(tmp_path_factory.mktemp("rdf"))
+    batch = workload_of()
+    apply(store, batch)
+    apply(store, workload_of(50))  # a redelivery adds nothing
     store.flush()
     yield store
     store.close()
@@ -150,35 +138,35 @@ def test_integers_come_back_as_ints_and_bad_queries_are_refused(populated: RdfSt
 
 
 def test_store_holds_exactly_the_projection(populated: RdfStore) -> None:
-    expected = PROJECTION.project(_workload())
+    expected = PROJECTION.project(workload_of())
     assert populated.digest() == canonical_digest(expected)
     assert populated.watermark() == {("events", 0): len(workload_batch()) - 1}
     assert populated.graph == DEFAULT_GRAPH
 
 
 def test_writes_only_what_is_new(tmp_path: Path) -> None:
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     try:
-        batch, total = _workload(100), len(PROJECTION.project(_workload()))
-        _apply(store, batch)
+        batch, total = workload_of(100), len(PROJECTION.project(workload_of()))
+        apply(store, batch)
         store.flush()
         first = store.triples_written
         assert first == len(PROJECTION.project(batch))
-        _apply(store, _workload())
+        apply(store, workload_of())
         store.flush()
         assert store.triples_written == total  # the first 100 events' triples not again
-        _apply(store, _workload())
+        apply(store, workload_of())
         store.flush()
         assert store.triples_written == total
         assert store.triples_written / len(workload_batch()) < 3
     finally:
         store.close()
-    reopened = _open(tmp_path)  # a new process remembers nothing: rewrites are harmless
+    reopened = open_store(tmp_path)  # a new process remembers nothing: rewrites are harmless
     try:
-        _apply(reopened, _workload())
+        apply(reopened, workload_of())
         reopened.flush()
         assert reopened.triples_written == total
-        assert len(_keys(reopened)) == total
+        assert len(keys(reopened)) == total
     finally:
         reopened.close()
 
@@ -200,17 +188,17 @@ def test_triples_reach_the_store_with_the_flush_and_a_failed_flush_loses_none(
 ) -> None:
     backend = _FailingOnce(tmp_path / "rdf", "identity")
     store = RdfStore(backend)
-    expected = {ntriples_line(t) for t in PROJECTION.project(_workload(30))}
+    expected = {ntriples_line(t) for t in PROJECTION.project(workload_of(30))}
     try:
-        _apply(store, _workload(30))
-        assert _keys(store) == set()  # buffered: written with the watermark at flush
+        apply(store, workload_of(30))
+        assert keys(store) == set()  # buffered: written with the watermark at flush
         backend.fail = True
         with pytest.raises(SinkUnavailableError):
             store.flush()
-        assert (_keys(store), store.watermark()) == (set(), {})
-        _apply(store, _workload(30))  # the runtime retries the same batch
+        assert (keys(store), store.watermark()) == (set(), {})
+        apply(store, workload_of(30))  # the runtime retries the same batch
         store.flush()
-        assert _keys(store) == expected  # nothing was taken for written by the failure
+        assert keys(store) == expected  # nothing was taken for written by the failure
         assert store.watermark() == {("events", 0): 29}
     finally:
         store.close()
@@ -233,8 +221,8 @@ def test_a_checkpoint_is_one_journal_block_with_the_watermark_last(tmp_path: Pat
     store = RdfStore(backend)
     marks = f"<{DEFAULT_GRAPH}/watermarks/identity/events/0>".encode()
     try:
-        _apply(store, _workload(30))
-        _apply(store, _workload(40))
+        apply(store, workload_of(30))
+        apply(store, workload_of(40))
         store.flush()
         (block,) = backend.inserts
         assert block.index(marks) > block.rindex(b"<https://fractalops.io/id/")
@@ -246,7 +234,7 @@ def test_a_checkpoint_is_one_journal_block_with_the_watermark_last(tmp_path: Pat
 
 
 def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(tmp_path: Path) -> None:
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     try:
         for offset in range(70):  # more flushes than the prune interval
             store.write(frozenset(), {("t", 0): offset, ("t", 1): 1000 - offset})
@@ -271,7 +259,7 @@ def test_watermark_of_the_previous_format_is_read(tmp_path: Path) -> None:
         f"<https://fractalops.io/ns/fo#appliedOffset> {offset} }} }}"
     )
     del raw
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     try:
         assert store.watermark() == {("events", 3): 41}
     finally:
@@ -279,8 +267,8 @@ def test_watermark_of_the_previous_format_is_read(tmp_path: Path) -> None:
 
 
 def test_another_process_sees_the_graph_after_reopen(tmp_path: Path) -> None:
-    store = _open(tmp_path)
-    _apply(store, _workload())
+    store = open_store(tmp_path)
+    apply(store, workload_of())
     store.flush()
     digest = store.digest()
     store.close()
@@ -315,29 +303,29 @@ def test_a_process_that_dies_after_flush_loses_nothing(tmp_path: Path) -> None:
     assert journal.stat().st_size > 0
     with open(journal, "ab") as raw:
         raw.write(b"# block 5000 7\n<https://fractalops.io/id/torn")
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     try:
         assert store.watermark() == {("events", 0): 79}
-        assert _keys(store) == {ntriples_line(t) for t in PROJECTION.project(_workload(80))}
+        assert keys(store) == {ntriples_line(t) for t in PROJECTION.project(workload_of(80))}
     finally:
         store.close()
     assert journal.read_bytes() == b""
 
 
 def test_a_second_writer_is_refused_while_open(tmp_path: Path) -> None:
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     try:
         with pytest.raises(SinkUnavailableError):
-            _open(tmp_path)
+            open_store(tmp_path)
     finally:
         store.close()
-    _open(tmp_path).close()  # closing released the lock
+    open_store(tmp_path).close()  # closing released the lock
 
 
 def test_closed_store_is_unavailable(tmp_path: Path) -> None:
-    store = _open(tmp_path)
+    store = open_store(tmp_path)
     store.close()
-    for call in (lambda: _apply(store, _workload(1)), store.watermark, store.triples):
+    for call in (lambda: apply(store, workload_of(1)), store.watermark, store.triples):
         with pytest.raises(SinkUnavailableError):
             call()
 
@@ -371,7 +359,7 @@ def test_sparql_backend_reports_an_unreachable_endpoint(tmp_path: Path) -> None:
     store = RdfStore.open(settings, tmp_path)
     try:
         assert store.graph == DEFAULT_GRAPH
-        _apply(store, _workload(3))  # buffered; the endpoint is first reached by flush
+        apply(store, workload_of(3))  # buffered; the endpoint is first reached by flush
         with pytest.raises(SinkUnavailableError) as info:
             store.flush()
         assert "s3cret" not in str(info.value)
