@@ -30,10 +30,10 @@ __all__ = ["DEFAULT_GRAPH", "RdfSettings", "make_plane"]
 
 
 def make_plane(settings: RdfSettings, state_dir: Path) -> Plane[IdentityWrites]:
-    """The identity plane: its projection, how to open its live store (the
-    generation the ``current`` pointer names, under ``state_dir/rdf``, or the SPARQL
-    endpoint of ``settings.dsn``) and its generations (embedded Oxigraph only: for
-    an endpoint, asking for them raises :class:`~schemas.errors.ConfigError`)."""
+    """The identity plane: its pure projection, how to open its live store (the
+    generation the ``current`` pointer names under ``state_dir/rdf``, or the SPARQL
+    endpoint of ``settings.dsn``) and its generations. Only the embedded Oxigraph
+    store can be rebuilt: with a ``dsn`` the plane has no ``generations``."""
     from sinks.base import Store
     from sinks.generations import Rebuildable
     from sinks.identity.generations import RdfGenerations
@@ -49,4 +49,9 @@ def make_plane(settings: RdfSettings, state_dir: Path) -> Plane[IdentityWrites]:
             raise TypeError(f"the identity plane's live store is an RdfStore, not {live!r}")
         return RdfGenerations(live, settings, state_dir)
 
-    return Plane("identity", IdentityProjection(settings.base_iri), open_store, generations)
+    return Plane(
+        name="identity",
+        projection=IdentityProjection(settings.base_iri),
+        open_store=open_store,
+        generations=None if settings.dsn else generations,
+    )

@@ -115,10 +115,11 @@ def test_plane_rebuilds_into_a_generation_and_swaps_it_in(tmp_path: Path) -> Non
 def test_a_sparql_plane_has_no_generations(tmp_path: Path) -> None:
     settings = RdfSettings(dsn="sparql+http://127.0.0.1:9/update")
     plane = make_plane(settings, tmp_path)
-    assert plane.generations is not None
+    assert not plane.rebuildable
     store = plane.open_store()
     try:
-        with pytest.raises(ConfigError):
-            plane.generations(store)
+        assert isinstance(store, RdfStore)
+        with pytest.raises(ConfigError):  # and the class refuses it too
+            RdfGenerations(store, settings, tmp_path)
     finally:
         store.close()
