@@ -67,7 +67,9 @@ _MEMORY: Final = 20_000
 On the simulated workload 5k already writes the minimum (every distinct triple
 once): what recurs across checkpoints is few (projects, agents, roles, squads,
 tools, and the runs still going on)."""
-_PRUNE_EVERY: Final = 64
+_PRUNE_EVERY: Final = 1024
+"""Flushes between two prunes of old watermark values. Rare on purpose: on Oxigraph
+a delete lands in RocksDB's memtable, which the next bulk load must flush first."""
 
 
 class RdfBackend(Protocol):

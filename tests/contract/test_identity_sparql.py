@@ -164,7 +164,10 @@ def test_a_wrong_password_is_unavailable_and_not_echoed(tmp_path: Path) -> None:
         endpoint.server_close()
 
 
-def test_old_watermark_values_are_pruned_on_the_endpoint(tmp_path: Path) -> None:
+def test_old_watermark_values_are_pruned_on_the_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sinks.identity.store._PRUNE_EVERY", 64)
     endpoint = _Endpoint()
     store = RdfStore.open(_settings(endpoint), tmp_path)
     try:

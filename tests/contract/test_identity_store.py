@@ -233,7 +233,10 @@ def test_a_checkpoint_is_one_journal_block_with_the_watermark_last(tmp_path: Pat
     assert (tmp_path / "rdf" / JOURNAL).read_bytes() == b""  # loaded on close
 
 
-def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(tmp_path: Path) -> None:
+def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sinks.identity.store._PRUNE_EVERY", 64)
     store = open_store(tmp_path)
     try:
         for offset in range(70):  # more flushes than the prune interval
