@@ -2,10 +2,13 @@
 
 - :mod:`~sinks.identity.vocabulary`: terms, the IRIs of natural keys, the
   canonical N-Triples form and digest (pure, no RDF library);
-- :mod:`~sinks.identity.projection`: ``IdentityProjection``, events → triples (pure);
+- :mod:`~sinks.identity.projection`: ``IdentityProjection``, events → triples (pure),
+  with :mod:`~sinks.identity.identities` (each identity described once per call)
+  and :mod:`~sinks.identity.handlers` (what each event type adds);
 - :mod:`~sinks.identity.store`: ``RdfStore``, which persists new triples and its
-  watermark on embedded Oxigraph (:mod:`~sinks.identity.oxigraph`) or a SPARQL 1.1
-  endpoint (:mod:`~sinks.identity.sparql`);
+  watermark on embedded Oxigraph (:mod:`~sinks.identity.oxigraph`, durable through
+  :mod:`~sinks.identity.journal`) or a SPARQL 1.1 endpoint
+  (:mod:`~sinks.identity.sparql`);
 - :mod:`~sinks.identity.generations`: ``RdfGenerations``, replay's shadow
   generations as Oxigraph directories;
 - :mod:`~sinks.identity.settings`: ``RdfSettings`` (pydantic only).
