@@ -18,10 +18,11 @@ values, of which the **highest** is the watermark.
 What a checkpoint costs is what is new. ``write`` keeps only the triples this
 store has not written recently (a bounded memory of recent writes; Oxigraph's and
 SPARQL's set semantics make a triple written twice harmless, so forgetting costs
-a rewrite, never a wrong graph) and encodes them for the backend; nothing reaches
-the backend before ``flush``. ``flush`` then writes them *and* the watermark in
-one durable backend write, so the watermark is never durable before the data it
-covers: one fsynced journal block on Oxigraph (:mod:`sinks.identity.oxigraph`),
+a rewrite, never a wrong graph) and encodes them for the backend, which gets them
+with the next ``flush`` (or ahead of it, past ``_BUFFERED`` triples: memory stays
+bounded when a replay flushes once at the end). ``flush`` writes them *and* the
+watermark in one durable backend write, so the watermark is never durable before
+the data it covers: one fsynced journal block on Oxigraph (:mod:`sinks.identity.oxigraph`),
 ``INSERT DATA`` requests with the watermark in the last on an endpoint. The
 watermark is therefore added, not replaced (a replacement needs a delete, which
 an N-Quads journal cannot hold); older values are pruned every ``_PRUNE_EVERY``
@@ -67,6 +68,8 @@ _MEMORY: Final = 20_000
 On the simulated workload 5k already writes the minimum (every distinct triple
 once): what recurs across checkpoints is few (projects, agents, roles, squads,
 tools, and the runs still going on)."""
+_BUFFERED: Final = 50_000
+"""New triples ``write`` keeps for the next flush; past this it writes them ahead."""
 _PRUNE_EVERY: Final = 1024
 """Flushes between two prunes of old watermark values. Rare on purpose: on Oxigraph
 a delete lands in RocksDB's memtable, which the next bulk load must flush first."""
@@ -183,17 +186,26 @@ class RdfStore(StoreBase[IdentityWrites]):
             self._encoded.extend(self._backend.encode(new, self._graph))
             self._new |= new
         self._seen |= writes
+        if len(self._new) >= _BUFFERED:
+            # many writes between flushes (a replay flushes once, at the end): the
+            # data goes ahead, the watermark still waits for the flush
+            self._written(self._encoded)
 
     def _persist(self, marks: Watermark) -> None:
         watermark = self._backend.encode(self._mark_triples(marks), self._marks_graph)
-        self._backend.insert(self._encoded + watermark)  # the watermark last
-        self.triples_written += len(self._new)
+        self._written(self._encoded + watermark)  # the watermark last
         self._watermark = dict(marks)
-        self._recent.remember(self._seen)
-        self._seen, self._new, self._encoded = set(), set(), []
         self._flushes += 1
         if self._flushes % _PRUNE_EVERY == 0:
             self._prune()
+
+    def _written(self, encoded: list[Any]) -> None:
+        """Insert ``encoded`` (the buffered triples, perhaps a watermark after them);
+        once the backend took them, they count as written and the buffer is empty."""
+        self._backend.insert(encoded)
+        self.triples_written += len(self._new)
+        self._recent.remember(self._seen)
+        self._seen, self._new, self._encoded = set(), set(), []
 
     def _load_watermark(self) -> Watermark:
         # read once, then kept: this store is the graph's only writer (Oxigraph's

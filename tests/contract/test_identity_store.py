@@ -233,6 +233,32 @@ def test_a_checkpoint_is_one_journal_block_with_the_watermark_last(tmp_path: Pat
     assert (tmp_path / "rdf" / JOURNAL).read_bytes() == b""  # loaded on close
 
 
+def test_many_writes_before_one_flush_keep_memory_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a replay writes every batch and flushes once: past the bound the data goes
+    # ahead, and the watermark still waits for the flush
+    monkeypatch.setattr("sinks.identity.store._BUFFERED", 100)
+    backend = _Recording(tmp_path / "rdf", "identity")
+    store = RdfStore(backend)
+    events = workload_of().events
+    marks = f"<{DEFAULT_GRAPH}/watermarks/".encode()
+    try:
+        for start in range(0, len(events), 20):
+            part = events[start : start + 20]
+            batch = Batch(upto={("events", 0): start + len(part) - 1}, events=part)
+            apply(store, batch)
+        ahead = list(backend.inserts)
+        assert len(ahead) > 1 and not any(marks in block for block in ahead)
+        assert store.watermark() == {}
+        store.flush()
+        assert marks in backend.inserts[-1]
+        assert store.watermark() == {("events", 0): len(events) - 1}
+        assert keys(store) == {ntriples_line(t) for t in PROJECTION.project(workload_of())}
+    finally:
+        store.close()
+
+
 def test_watermark_keeps_the_highest_offset_and_prunes_older_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
