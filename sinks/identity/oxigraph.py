@@ -38,7 +38,7 @@ import pyoxigraph as ox
 
 from schemas.errors import InvalidQueryError, PermanentError, SinkUnavailableError
 from sinks.identity.journal import Journal
-from sinks.identity.vocabulary import Lit, Term, Triple, ntriples_line
+from sinks.identity.vocabulary import XSD_STRING, Lit, Term, Triple, ntriples_line
 
 __all__ = ["JOURNAL", "OxigraphBackend"]
 
@@ -55,6 +55,18 @@ def term_of(node: Any) -> Term | None:
     if isinstance(node, ox.Literal):
         return Lit(node.value, node.datatype.value)
     return str(node.value)
+
+
+def rdflib_term(node: Any) -> Term | None:
+    """An rdflib term as a projection term (None for an unbound variable)."""
+    from rdflib import Literal
+
+    if node is None:
+        return None
+    if isinstance(node, Literal):
+        datatype = str(node.datatype) if node.datatype is not None else XSD_STRING
+        return Lit(str(node), datatype)
+    return str(node)
 
 
 class OxigraphBackend:
@@ -137,21 +149,32 @@ class OxigraphBackend:
             raise SinkUnavailableError(self._name, f"update failed: {exc}") from exc
 
     def select(self, sparql: str, default_graph: str | None) -> list[tuple[Term | None, ...]]:
-        """Rows of a SPARQL SELECT; ``default_graph`` names the graph that patterns
-        outside ``GRAPH`` match (None: Oxigraph's default graph). Loads the journal first."""
+        """Rows of a SPARQL SELECT, through rdflib's ``Graph`` over oxrdflib's
+        ``OxigraphStore`` on this very store (the standard RDF API; Oxigraph evaluates
+        the query); ``default_graph`` names the graph patterns outside ``GRAPH`` match.
+        Loads the journal first."""
+        from oxrdflib import OxigraphStore
+        from rdflib import Graph, URIRef
+        from rdflib.query import ResultException
+
         self._apply()
         store = self._open()
+        identifier = URIRef(default_graph) if default_graph is not None else None
+        graph = Graph(store=OxigraphStore(store=store), identifier=identifier)
         try:
-            graph = None if default_graph is None else ox.NamedNode(default_graph)
-            solutions = store.query(sparql, default_graph=graph)
-            if not isinstance(solutions, ox.QuerySolutions):
+            result = graph.query(sparql)
+            if result.type != "SELECT":
                 raise InvalidQueryError(sparql, f"{self._name}: not a SELECT query")
-            names = [v.value for v in solutions.variables]
-            return [tuple(term_of(row[n]) for n in names) for row in solutions]
-        except (SyntaxError, ValueError) as exc:
+            return [tuple(rdflib_term(value) for value in row) for row in result]  # type: ignore[union-attr]
+        except (SyntaxError, ValueError, ResultException) as exc:
             raise InvalidQueryError(sparql, f"{self._name}: {exc}") from exc
         except OSError as exc:
             raise SinkUnavailableError(self._name, f"query failed: {exc}") from exc
+        finally:
+            # the rdflib graph holds the store: drop it, or the directory's lock
+            # outlives close()
+            graph.store.close()
+            del graph
 
     def triples(self, graph: str) -> Iterator[Triple]:
         """Every triple of ``graph`` (the journal is loaded first)."""
