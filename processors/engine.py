@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from opentelemetry import metrics, trace
 
 from processors.checkpoint import Checkpoint, CheckpointResult, RetryPolicy
 from processors.dlq import ALL_PROJECTIONS, DeadLetter, DeadLetterPublisher, KafkaDeadLetters
@@ -102,6 +103,7 @@ class Lane:
         kafka: KafkaSettings,
         settings: ProcessorSettings,
         halt: threading.Event,
+        telemetry: CheckpointTelemetry | None = None,
     ) -> None:
         self.plane = plane
         self.status = PlaneStatus(
@@ -116,7 +118,7 @@ class Lane:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._main, name=f"lane-{plane.name}", daemon=True)
         self.starts: dict[tuple[str, int], int] = {}
-        self.telemetry = CheckpointTelemetry(plane.name)
+        self.telemetry = telemetry or CheckpointTelemetry(plane.name)
 
     def start(self, timeout_s: float = 120.0) -> None:
         """Start the thread and wait until the store is open and its watermark read.
@@ -225,6 +227,8 @@ class Engine:
         settings: ProcessorSettings,
         *,
         dlq: DeadLetterPublisher | None = None,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
         self._codec = codec
         self._kafka = kafka
@@ -232,7 +236,17 @@ class Engine:
         self._topic = kafka.topics.events
         self._halt = threading.Event()
         self._dlq = dlq or KafkaDeadLetters(kafka)
-        self.lanes = [Lane(p, self._dlq, kafka, settings, self._halt) for p in planes]
+        self.lanes = [
+            Lane(
+                p,
+                self._dlq,
+                kafka,
+                settings,
+                self._halt,
+                CheckpointTelemetry(p.name, tracer_provider, meter_provider),
+            )
+            for p in planes
+        ]
         self._needs = Needs.of([p.projection for p in planes])
         self._consumer: Consumer | None = None
         self._thread: threading.Thread | None = None

@@ -3,8 +3,6 @@ exporter), through the real faust runtime and the real sinks."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
 from pathlib import Path
 
 from opentelemetry.sdk.metrics import MeterProvider
@@ -14,14 +12,15 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from processors.app import ProjectionRuntime
+from processors.engine import Engine
 from producers import EventProducer
 from producers.settings import KafkaSettings, TopicSettings
-from proofstream.pipeline import PROJECTIONS, open_sink
+from proofstream.planes import PLANES, planes
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
 from tests import factories
 from tests.conftest import TopicFactory
+from tests.waiting import wait_until
 
 
 def test_one_event_one_trace_through_every_sink(
@@ -47,19 +46,15 @@ def test_one_event_one_trace_through_every_sink(
     meter_provider = MeterProvider(metric_readers=[reader])
 
     codec = EventCodec()
-    names = sorted(PROJECTIONS)
-    runtimes = [
-        ProjectionRuntime(
-            functools.partial(open_sink, name, local),
-            codec,
-            kafka,
-            local.processors,
-            datadir=tmp_path / "faust",
-            tracer_provider=tracer_provider,
-            meter_provider=meter_provider,
-        )
-        for name in names
-    ]
+    names = sorted(PLANES)
+    engine = Engine(
+        planes(names, local, codec),
+        codec,
+        kafka,
+        local.processors,
+        tracer_provider=tracer_provider,
+        meter_provider=meter_provider,
+    )
     with EventProducer(
         kafka, settings.producer, tracer_provider=tracer_provider, meter_provider=meter_provider
     ) as producer:
@@ -68,20 +63,13 @@ def test_one_event_one_trace_through_every_sink(
             producer.emit(factories.run_started(run_id="traced-run"))
     trace_id = root.get_span_context().trace_id
 
-    async def scenario() -> None:
-        for runtime in runtimes:
-            await runtime.app.start()
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + 90
-            while any(r.last is None for r in runtimes) and loop.time() < deadline:
-                await asyncio.sleep(0.05)
-        finally:
-            for runtime in runtimes:
-                await runtime.app.stop()
-                runtime.executor.submit(runtime.sink().close).result()
-
-    asyncio.run(scenario())
+    engine.start()
+    try:
+        wait_until(
+            lambda: all(lane.status.batches for lane in engine.lanes), timeout=90, what="a batch"
+        )
+    finally:
+        engine.stop()
     spans = exporter.get_finished_spans()
     by_name = {s.name: s for s in spans}
     send = by_name[f"send {topics.events}"]
