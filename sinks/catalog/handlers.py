@@ -70,10 +70,23 @@ class Context:
 
     ``emit(urn, *aspects)`` states aspects; ``repeat(key, build)`` states the MCPs
     ``build()`` returns, building them once per ``key`` for the whole batch (for
-    entities many events state identically, e.g. a tool's dataJob).
+    entities many events state identically, e.g. a tool's dataJob); ``cached(key,
+    compute)`` is ``compute()`` once per ``key`` for the batch (a URN many events
+    name: DataHub's URN builders parse and check what they build).
     """
 
-    __slots__ = ("_emit", "_repeat", "flow", "home", "p", "project", "record", "run", "urns")
+    __slots__ = (
+        "_cached",
+        "_emit",
+        "_repeat",
+        "flow",
+        "home",
+        "p",
+        "project",
+        "record",
+        "run",
+        "urns",
+    )
 
     def __init__(
         self,
@@ -87,6 +100,7 @@ class Context:
         run: str | None,
         emit: Callable[[Mcp], None],
         repeat: Callable[[object, Callable[[], list[Mcp]]], None],
+        cached: Callable[[object, Callable[[], str]], str],
     ) -> None:
         self.record = record
         self.urns = urns
@@ -97,6 +111,7 @@ class Context:
         self.run = run
         self._emit = emit
         self._repeat = repeat
+        self._cached = cached
 
     def emit(self, urn: str, *aspects: Any) -> None:
         for aspect in aspects:
@@ -104,6 +119,15 @@ class Context:
 
     def repeat(self, key: object, build: Callable[[], list[Mcp]]) -> None:
         self._repeat(key, build)
+
+    def cached(self, key: object, compute: Callable[[], str]) -> str:
+        return self._cached(key, compute)
+
+    def github(self, kind: str, ref: str) -> str:
+        return self.cached(("github", kind, ref), lambda: self.urns.github(kind, ref))
+
+    def repository(self, repository: str) -> str:
+        return self.cached(("repository", repository), lambda: self.urns.repository(repository))
 
     def stamp(self) -> Any:
         actor = self.record["actor"]
@@ -216,6 +240,11 @@ def _run_started(ctx: Context) -> None:
 def _complete(timestamp_ms: int, result: str, native: str, duration_ms: int | None = None) -> Any:
     return dh.DataProcessInstanceRunEventClass(
         timestampMillis=timestamp_ms,
+        # the schema's default, given explicitly: the constructor would otherwise
+        # decode it from the Avro schema on every call (most of the aspect's cost)
+        partitionSpec=dh.PartitionSpecClass(
+            partition="FULL_TABLE_SNAPSHOT", type=dh.PartitionTypeClass.FULL_TABLE
+        ),
         status=dh.DataProcessRunStatusClass.COMPLETE,
         result=dh.DataProcessInstanceRunResultClass(type=result, nativeResultType=native),
         durationMillis=duration_ms,
@@ -262,7 +291,7 @@ def _lease(kind: str, released: bool) -> Handler:
 def _tool(ctx: Context) -> None:
     server, tool = str(ctx.record["mcp_server"]), str(ctx.record["tool"])
     urns = ctx.urns
-    job = urns.tool(server, tool)
+    job = ctx.cached(("tool", server, tool), lambda: urns.tool(server, tool))
 
     def definition() -> list[Mcp]:
         return entity(
@@ -279,7 +308,7 @@ def _tool(ctx: Context) -> None:
             ),
         )
 
-    ctx.repeat(("tool", server, tool), definition)
+    ctx.repeat(("tool", job), definition)
     run = ctx.run
     if run is None:
         return
@@ -338,7 +367,7 @@ def _delivery(ctx: Context, target: str, name: str, *, merged: bool, **key: Any)
 
 
 def _github_dataset(ctx: Context, kind: str, ref: str, title: str, **extra: Any) -> str:
-    urn = ctx.urns.github(kind, ref)
+    urn = ctx.github(kind, ref)
     repo, _, number = ref.partition("#")
     ctx.emit(
         urn,
@@ -355,7 +384,7 @@ def _github_dataset(ctx: Context, kind: str, ref: str, title: str, **extra: Any)
             ),
         ),
         dh.SubTypesClass(typeNames=["Issue" if kind == "issues" else "Pull Request"]),
-        dh.ContainerClass(container=ctx.urns.repository(repo) if number else ctx.home),
+        dh.ContainerClass(container=ctx.repository(repo) if number else ctx.home),
     )
     return urn
 
@@ -383,7 +412,7 @@ def _pr_opened(ctx: Context) -> None:
     )
     if closes:
         upstream = dh.UpstreamClass(
-            dataset=ctx.urns.github("issues", closes), type=dh.DatasetLineageTypeClass.TRANSFORMED
+            dataset=ctx.github("issues", closes), type=dh.DatasetLineageTypeClass.TRANSFORMED
         )
         ctx.emit(urn, dh.UpstreamLineageClass(upstreams=[upstream]))
     _delivery(ctx, urn, f"open {ref}", merged=False, ref=ref)
@@ -392,7 +421,7 @@ def _pr_opened(ctx: Context) -> None:
 def _pr_reviewed(ctx: Context) -> None:
     r = ctx.record
     ref = str(r["pr_ref"])
-    target = ctx.urns.github("pull", ref)
+    target = ctx.github("pull", ref)
     name = f"review {ref} ({r['review_state']})"
     _delivery(
         ctx, target, name, merged=False, ref=ref, commit=r["commit_sha"], reviewer=r["actor"]["id"]
@@ -402,7 +431,7 @@ def _pr_reviewed(ctx: Context) -> None:
 def _pr_merged(ctx: Context) -> None:
     r = ctx.record
     ref = str(r["pr_ref"])
-    target = ctx.urns.github("pull", ref)
+    target = ctx.github("pull", ref)
     _delivery(ctx, target, f"merge {ref}", merged=True, ref=ref, sha=r["merge_sha"])
 
 
@@ -425,7 +454,7 @@ def _evidence(ctx: Context) -> None:
                 media_type=r["media_type"],
                 size_bytes=r["size_bytes"],
                 proves=proves,
-                proves_urn=ctx.urns.github("pull", proves) if "#" in proves else None,
+                proves_urn=ctx.github("pull", proves) if "#" in proves else None,
                 run_id=r["subject"].get("run_id"),
             ),
         ),

@@ -68,7 +68,7 @@ def _pairs(mcps: Iterable[Mcp]) -> _Pairs:
 class _BatchState:
     """The MCPs of one batch so far and what was built once for it (one per call)."""
 
-    __slots__ = ("envelopes", "latest", "memo", "runs", "urns")
+    __slots__ = ("envelopes", "latest", "memo", "runs", "urns", "values")
 
     def __init__(self, urns: Urns) -> None:
         self.urns = urns
@@ -76,6 +76,7 @@ class _BatchState:
         self.memo: dict[object, _Pairs] = {}
         self.envelopes: dict[tuple[Any, ...], tuple[str, str, str, _Pairs]] = {}
         self.runs: dict[tuple[str, str, int], str] = {}
+        self.values: dict[object, str] = {}
 
     def emit(self, mcp: Mcp) -> None:
         self.latest[(str(mcp.entityUrn), mcp.aspectName)] = mcp
@@ -85,6 +86,12 @@ class _BatchState:
         if pairs is None:
             pairs = self.memo[key] = _pairs(build())
         self.latest.update(pairs)
+
+    def cached(self, key: object, compute: Callable[[], str]) -> str:
+        value = self.values.get(key)
+        if value is None:
+            value = self.values[key] = compute()
+        return value
 
     def event(self, event_type: str, record: Mapping[str, Any]) -> None:
         subject, actor = record["subject"], record["actor"]
@@ -129,6 +136,7 @@ class _BatchState:
                 run=run,
                 emit=self.emit,
                 repeat=self.repeat,
+                cached=self.cached,
             )
         )
 

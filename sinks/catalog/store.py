@@ -56,13 +56,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
-from datahub.emitter.serialization_helper import pre_json_transform
 from datahub.lite.sqlite_lite import SqliteLite
 from datahub.lite.sqlite_lite_config import SqliteLiteConfig
 from datahub.metadata.schema_classes import SystemMetadataClass
 
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
+from sinks.catalog.aspect_json import aspect_json
 from sinks.catalog.handlers import Mcp
 from sinks.store import StoreBase
 
@@ -339,12 +339,11 @@ to Lite's ``aspect_idx``); the JSON itself only where no hash was recorded."""
 
 
 def _aspect_json(key: tuple[str, str], mcp: Mcp, store: str) -> str:
-    """The aspect's JSON exactly as Lite stores it (``to_obj`` of the aspect, DataHub's
-    own pre-JSON transform, ``json.dumps``). ``to_obj`` checks the aspect against its
-    Avro schema: one that does not fit is a :class:`PermanentError`."""
+    """The aspect's JSON exactly as Lite stores it (:func:`aspect_json`). An aspect that
+    does not even convert is a :class:`PermanentError`."""
     if mcp.aspect is None:
         raise PermanentError(f"{store}: MCP without an aspect for {key[0]}")
     try:
-        return json.dumps(pre_json_transform(mcp.aspect.to_obj()))
-    except Exception as exc:  # avro's type errors, DataHub's serialization errors
+        return aspect_json(mcp.aspect)
+    except Exception as exc:  # whatever a malformed aspect makes the conversion raise
         raise PermanentError(f"{store}: {key[1]} of {key[0]} does not serialize: {exc}") from exc
