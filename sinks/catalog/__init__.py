@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from sinks.catalog.settings import DataHubSettings
 
 if TYPE_CHECKING:
-    from sinks.catalog.handlers import Mcp
+    from sinks.catalog.context import Mcp
     from sinks.plane import Plane
 
 __all__ = ["DataHubSettings", "make_plane"]

@@ -2,8 +2,9 @@
 
 Every event states its **envelope** (its project, repository, agent squad generation
 and agent: :func:`envelope`); an event type in :data:`HANDLERS` also states the
-entities of its payload. A handler emits ``(urn, aspect)`` pairs through its
-:class:`Context`, which turns them into DataHub ``MetadataChangeProposalWrapper``s.
+entities of its payload (issue and PR delivery in :mod:`sinks.catalog.delivery`). A
+handler emits ``(urn, aspect)`` pairs through its :class:`~sinks.catalog.context.Context`,
+which turns them into DataHub ``MetadataChangeProposalWrapper``s.
 
 Rules every aspect here follows (what makes the catalog replayable in any cut):
 
@@ -20,133 +21,22 @@ Rules every aspect here follows (what makes the catalog replayable in any cut):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final
 
-from datahub.emitter.mcp import MetadataChangeProposalWrapper
 from datahub.metadata import schema_classes as dh
 
-from sinks.catalog.borrowed import closes_issue_ref
-from sinks.catalog.urns import Urns, escape, platform_urn
+from sinks.catalog import delivery
+from sinks.catalog.context import Context, Handler, Mcp, entity, micros_to_ms, props, run_event
+from sinks.catalog.urns import Urns, platform_urn
 
-__all__ = [
-    "ENVELOPE_ONLY",
-    "HANDLERS",
-    "KIND",
-    "Context",
-    "Handler",
-    "Mcp",
-    "entity",
-    "envelope",
-    "props",
-]
-
-Mcp = MetadataChangeProposalWrapper
-
-KIND: Final = "fractalops.kind"
-"""The ``customProperties`` key naming which seed entity a DataHub entity is."""
+__all__ = ["ENVELOPE_ONLY", "HANDLERS", "envelope"]
 
 _RESULT = {
     "success": dh.RunResultTypeClass.SUCCESS,
     "cancelled": dh.RunResultTypeClass.SKIPPED,
 }
 _NO_ACTOR: Final = "urn:li:corpuser:fractalops"
-
-
-def props(entity: str, /, **values: Any) -> dict[str, str]:
-    """``customProperties`` of a seed entity: :data:`KIND` first, then every value that
-    is set, as a string. Pure."""
-    out = {KIND: entity}
-    out.update({k: str(v) for k, v in values.items() if v is not None and v != ""})
-    return out
-
-
-def _ms(micros: Any) -> int:
-    return int(micros) // 1000
-
-
-class Context:
-    """What a handler links to, and where it emits. One per event.
-
-    ``emit(urn, *aspects)`` states aspects; ``repeat(key, build)`` states the MCPs
-    ``build()`` returns, building them once per ``key`` for the whole batch (for
-    entities many events state identically, e.g. a tool's dataJob); ``cached(key,
-    compute)`` is ``compute()`` once per ``key`` for the batch (a URN many events
-    name: DataHub's URN builders parse and check what they build).
-    """
-
-    __slots__ = (
-        "_cached",
-        "_emit",
-        "_repeat",
-        "flow",
-        "home",
-        "p",
-        "project",
-        "record",
-        "run",
-        "urns",
-    )
-
-    def __init__(
-        self,
-        record: Mapping[str, Any],
-        *,
-        urns: Urns,
-        project: str,
-        p: str,
-        home: str,
-        flow: str,
-        run: str | None,
-        emit: Callable[[Mcp], None],
-        repeat: Callable[[object, Callable[[], list[Mcp]]], None],
-        cached: Callable[[object, Callable[[], str]], str],
-    ) -> None:
-        self.record = record
-        self.urns = urns
-        self.project = project
-        self.p = p
-        self.home = home
-        self.flow = flow
-        self.run = run
-        self._emit = emit
-        self._repeat = repeat
-        self._cached = cached
-
-    def emit(self, urn: str, *aspects: Any) -> None:
-        for aspect in aspects:
-            self._emit(Mcp(entityUrn=urn, aspect=aspect))
-
-    def repeat(self, key: object, build: Callable[[], list[Mcp]]) -> None:
-        self._repeat(key, build)
-
-    def cached(self, key: object, compute: Callable[[], str]) -> str:
-        return self._cached(key, compute)
-
-    def github(self, kind: str, ref: str) -> str:
-        return self.cached(("github", kind, ref), lambda: self.urns.github(kind, ref))
-
-    def repository(self, repository: str) -> str:
-        return self.cached(("repository", repository), lambda: self.urns.repository(repository))
-
-    def stamp(self) -> Any:
-        actor = self.record["actor"]
-        return dh.AuditStampClass(
-            time=_ms(self.record["occurred_at"]), actor=f"urn:li:corpuser:{escape(actor['id'])}"
-        )
-
-    def children(self) -> Any:
-        return dh.DataProcessInstanceRelationshipsClass(
-            upstreamInstances=[], parentInstance=self.run
-        )
-
-
-Handler = Callable[[Context], None]
-
-
-def entity(urn: str, *aspects: Any) -> list[Mcp]:
-    """One MCP per aspect of ``urn``."""
-    return [Mcp(entityUrn=urn, aspect=aspect) for aspect in aspects]
 
 
 # --- the envelope ------------------------------------------------------------------------
@@ -237,27 +127,15 @@ def _run_started(ctx: Context) -> None:
     )
 
 
-def _complete(timestamp_ms: int, result: str, native: str, duration_ms: int | None = None) -> Any:
-    return dh.DataProcessInstanceRunEventClass(
-        timestampMillis=timestamp_ms,
-        # the schema's default, given explicitly: the constructor would otherwise
-        # decode it from the Avro schema on every call (most of the aspect's cost)
-        partitionSpec=dh.PartitionSpecClass(
-            partition="FULL_TABLE_SNAPSHOT", type=dh.PartitionTypeClass.FULL_TABLE
-        ),
-        status=dh.DataProcessRunStatusClass.COMPLETE,
-        result=dh.DataProcessInstanceRunResultClass(type=result, nativeResultType=native),
-        durationMillis=duration_ms,
-    )
-
-
 def _run_finished(ctx: Context) -> None:
     if ctx.run is None:
         return
     r = ctx.record
     outcome = str(r["outcome"])
     result = _RESULT.get(outcome, dh.RunResultTypeClass.FAILURE)
-    ctx.emit(ctx.run, _complete(_ms(r["occurred_at"]), result, outcome, int(r["duration_ms"])))
+    ctx.emit(
+        ctx.run, run_event(micros_to_ms(r["occurred_at"]), result, outcome, int(r["duration_ms"]))
+    )
 
 
 def _lease(kind: str, released: bool) -> Handler:
@@ -266,7 +144,10 @@ def _lease(kind: str, released: bool) -> Handler:
         urn = ctx.urns.instance(lease=kind, id=r[f"{kind}_id"], lease_id=r["lease_id"])
         if released:
             native = r.get("reason") or "released"
-            ctx.emit(urn, _complete(_ms(r["occurred_at"]), dh.RunResultTypeClass.SUCCESS, native))
+            ctx.emit(
+                urn,
+                run_event(micros_to_ms(r["occurred_at"]), dh.RunResultTypeClass.SUCCESS, native),
+            )
             return
         ctx.emit(
             urn,
@@ -329,110 +210,6 @@ def _tool(ctx: Context) -> None:
         )
 
     ctx.repeat(("loadout", run, job), loadout)
-
-
-# --- issue and PR delivery ---------------------------------------------------------------
-
-
-def _github_props(record: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "github_app_installation_id": record.get("github_app_installation_id"),
-        "delivery_identity": record.get("delivery_identity"),
-        "run_id": record["subject"].get("run_id"),
-    }
-
-
-_DELIVERY_EXTRA = frozenset({"review_state", "commit_sha", "merge_sha", "head_sha"})
-
-
-def _delivery(ctx: Context, target: str, name: str, *, merged: bool, **key: Any) -> None:
-    r = ctx.record
-    urn = ctx.urns.instance(delivery=r["event_type"], **key)
-    extra = {k: v for k, v in r.items() if k in _DELIVERY_EXTRA}  # record order, as stored
-    ctx.emit(
-        urn,
-        dh.DataProcessInstancePropertiesClass(
-            name=name,
-            created=ctx.stamp(),
-            customProperties=props(
-                "delivery", event_type=r["event_type"], **_github_props(r), **extra
-            ),
-        ),
-        ctx.children(),
-        dh.DataProcessInstanceOutputClass(outputs=[target]),
-    )
-    if merged:
-        at = _ms(r.get("merged_at") or r["occurred_at"])
-        ctx.emit(urn, _complete(at, dh.RunResultTypeClass.SUCCESS, "merged"))
-
-
-def _github_dataset(ctx: Context, kind: str, ref: str, title: str, **extra: Any) -> str:
-    urn = ctx.github(kind, ref)
-    repo, _, number = ref.partition("#")
-    ctx.emit(
-        urn,
-        dh.DatasetPropertiesClass(
-            name=ref,
-            description=title,
-            externalUrl=f"https://github.com/{repo}/{kind}/{number}" if number else None,
-            customProperties=props(
-                "issue" if kind == "issues" else "pull_request",
-                ref=ref,
-                repository=repo,
-                project=ctx.project,
-                **extra,
-            ),
-        ),
-        dh.SubTypesClass(typeNames=["Issue" if kind == "issues" else "Pull Request"]),
-        dh.ContainerClass(container=ctx.repository(repo) if number else ctx.home),
-    )
-    return urn
-
-
-def _issue(ctx: Context) -> None:
-    r = ctx.record
-    ref = str(r["issue_ref"])
-    urn = _github_dataset(ctx, "issues", ref, str(r["title"]), **_github_props(r))
-    _delivery(ctx, urn, f"open {ref}", merged=False, ref=ref)
-
-
-def _pr_opened(ctx: Context) -> None:
-    r = ctx.record
-    ref = str(r["pr_ref"])
-    closes = closes_issue_ref(r.get("attributes"), r.get("title"), ref.split("#", maxsplit=1)[0])
-    urn = _github_dataset(
-        ctx,
-        "pull",
-        ref,
-        str(r["title"]),
-        head_sha=r["head_sha"],
-        base_ref=r["base_ref"],
-        closes_issue=closes,
-        **_github_props(r),
-    )
-    if closes:
-        upstream = dh.UpstreamClass(
-            dataset=ctx.github("issues", closes), type=dh.DatasetLineageTypeClass.TRANSFORMED
-        )
-        ctx.emit(urn, dh.UpstreamLineageClass(upstreams=[upstream]))
-    _delivery(ctx, urn, f"open {ref}", merged=False, ref=ref)
-
-
-def _pr_reviewed(ctx: Context) -> None:
-    r = ctx.record
-    ref = str(r["pr_ref"])
-    target = ctx.github("pull", ref)
-    name = f"review {ref} ({r['review_state']})"
-    _delivery(
-        ctx, target, name, merged=False, ref=ref, commit=r["commit_sha"], reviewer=r["actor"]["id"]
-    )
-
-
-def _pr_merged(ctx: Context) -> None:
-    r = ctx.record
-    ref = str(r["pr_ref"])
-    target = ctx.github("pull", ref)
-    _delivery(ctx, target, f"merge {ref}", merged=True, ref=ref, sha=r["merge_sha"])
 
 
 # --- evidence, knowledge, lineage --------------------------------------------------------
@@ -514,10 +291,10 @@ HANDLERS: Mapping[str, Handler] = {
     "browser.leased": _lease("browser", released=False),
     "browser.released": _lease("browser", released=True),
     "tool.invoked": _tool,
-    "issue.opened": _issue,
-    "pr.opened": _pr_opened,
-    "pr.reviewed": _pr_reviewed,
-    "pr.merged": _pr_merged,
+    "issue.opened": delivery.issue_opened,
+    "pr.opened": delivery.pr_opened,
+    "pr.reviewed": delivery.pr_reviewed,
+    "pr.merged": delivery.pr_merged,
     "evidence.recorded": _evidence,
     "knowledge.asset.updated": _knowledge,
     "lineage.declared": _lineage,

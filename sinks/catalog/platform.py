@@ -19,7 +19,7 @@ from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import SchemaCatalog
 from sinks.catalog.borrowed import facts_tables, warehouse_tables
-from sinks.catalog.handlers import Mcp, entity, props
+from sinks.catalog.context import Mcp, entity, props
 from sinks.catalog.urns import Urns, escape, platform_urn
 
 __all__ = ["default_processors", "platform_mcps"]

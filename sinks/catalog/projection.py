@@ -29,7 +29,8 @@ from typing import Any, Final
 
 from schemas.catalog import SchemaCatalog
 from sinks.base import Batch, Input
-from sinks.catalog.handlers import ENVELOPE_ONLY, HANDLERS, Context, Mcp, envelope
+from sinks.catalog.context import Context, Mcp
+from sinks.catalog.handlers import ENVELOPE_ONLY, HANDLERS, envelope
 from sinks.catalog.platform import platform_mcps
 from sinks.catalog.urns import DEFAULT_ENV, Urns
 

@@ -63,7 +63,7 @@ from datahub.metadata.schema_classes import SystemMetadataClass
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.catalog.aspect_json import aspect_json
-from sinks.catalog.handlers import Mcp
+from sinks.catalog.context import Mcp
 from sinks.store import StoreBase
 
 __all__ = ["HASH_PROPERTY", "DataHubStore", "Emitter", "content_hash", "open_lite", "reindex"]
@@ -79,6 +79,9 @@ _OPTIONS: Final = {
     "synchronous": "NORMAL",
     # ~32 MB: the interior pages of Lite's aspect index stay cached as the store grows
     "cache_size": -32_000,
+    # Checkpoint once the WAL holds ~64 MB (default ~4 MB, i.e. inside every batch's
+    # commit): an index page that several batches changed is copied back once.
+    "wal_autocheckpoint": 16_000,
 }
 _CHUNK: Final = 2_000
 """Keys per lookup query (two SQL variables each, far below SQLite's limit)."""

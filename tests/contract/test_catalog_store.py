@@ -26,8 +26,8 @@ from schemas.errors import PermanentError, SinkUnavailableError
 from schemas.events import Event
 from sinks.base import Batch, Projection, Store
 from sinks.catalog import DataHubSettings, make_plane
+from sinks.catalog.context import Mcp
 from sinks.catalog.export import aspects_digest, latest_aspects, lite_path
-from sinks.catalog.handlers import Mcp
 from sinks.catalog.projection import CatalogProjection
 from sinks.catalog.store import HASH_PROPERTY, DataHubStore, open_lite
 from sinks.directories import ConfinedStore, live_dir
@@ -241,7 +241,7 @@ KINDS = {
 
 
 def test_mapping_covers_every_seed_entity(tmp_path: Path) -> None:
-    from sinks.catalog.handlers import KIND
+    from sinks.catalog.context import KIND
     from sinks.catalog.projection import MAPPING
     from tests.unit.test_catalog_projection import knowledge_and_lineage
 

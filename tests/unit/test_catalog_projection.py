@@ -26,7 +26,8 @@ from schemas.events import (
 )
 from sinks.base import Batch, Input
 from sinks.catalog import projection as projection_module
-from sinks.catalog.handlers import Mcp, envelope
+from sinks.catalog.context import Mcp
+from sinks.catalog.handlers import envelope
 from sinks.catalog.projection import READS, CatalogProjection
 from tests import factories
 from tests.contract.store_contract import batch_for, records_of
