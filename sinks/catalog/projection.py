@@ -69,14 +69,13 @@ def _pairs(mcps: Iterable[Mcp]) -> _Pairs:
 class _BatchState:
     """The MCPs of one batch so far and what was built once for it (one per call)."""
 
-    __slots__ = ("envelopes", "latest", "memo", "runs", "urns", "values")
+    __slots__ = ("envelopes", "latest", "memo", "urns", "values")
 
     def __init__(self, urns: Urns) -> None:
         self.urns = urns
         self.latest: dict[_Key, Mcp] = {}
         self.memo: dict[object, _Pairs] = {}
         self.envelopes: dict[tuple[Any, ...], tuple[str, str, str, _Pairs]] = {}
-        self.runs: dict[tuple[str, str, int], str] = {}
         self.values: dict[object, str] = {}
 
     def emit(self, mcp: Mcp) -> None:
@@ -122,10 +121,11 @@ class _BatchState:
         run = None
         run_id = subject.get("run_id")
         if run_id:
-            run_key = (project, str(run_id), int(subject.get("attempt", 1)))
-            run = self.runs.get(run_key)
-            if run is None:
-                run = self.runs[run_key] = self.urns.run(*run_key)
+            attempt = int(subject.get("attempt", 1))
+            run = self.cached(
+                ("run", project, run_id, attempt),
+                lambda: self.urns.run(project, str(run_id), attempt),
+            )
         handler(
             Context(
                 record,

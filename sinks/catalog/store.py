@@ -48,6 +48,7 @@ sent from this process.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import sqlite3
@@ -297,14 +298,14 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         db = self._db
         try:
             db.execute("PRAGMA synchronous = FULL")  # this commit syncs the WAL: durable
-            try:
-                db.executemany(f"INSERT OR REPLACE INTO {_WATERMARKS} VALUES (?, ?, ?, ?)", rows)
-                db.commit()
-            finally:
-                db.execute("PRAGMA synchronous = NORMAL")
+            db.executemany(f"INSERT OR REPLACE INTO {_WATERMARKS} VALUES (?, ?, ?, ?)", rows)
+            db.commit()
         except sqlite3.Error as exc:
             db.rollback()
             raise SinkUnavailableError(self.name, f"recording the watermark: {exc}") from exc
+        finally:
+            with contextlib.suppress(sqlite3.Error):  # left at FULL: slower, still safe
+                db.execute("PRAGMA synchronous = NORMAL")
 
     def _load_watermark(self) -> Watermark:
         try:

@@ -425,6 +425,41 @@ def test_closed_store_is_unavailable(tmp_path: Path) -> None:
         store.lite  # noqa: B018
 
 
+class FlakyEmitter:
+    """DataHub's REST emitter as the store sees it, down until told otherwise."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.sent: list[int] = []
+
+    def emit_mcps(self, mcps: list[Any]) -> None:
+        if self.down:
+            raise ConnectionError("GMS is down")
+        self.sent.append(len(mcps))
+
+    def close(self) -> None:
+        self.down = True
+
+
+def test_gms_gets_changed_aspects_before_lite_and_a_failed_send_is_retried(
+    tmp_path: Path,
+) -> None:
+    emitter = FlakyEmitter()
+    store = DataHubStore.open(tmp_path / "lite.sqlite", emitter=emitter)
+    mcps = CatalogProjection().project(batch_of(workload(2).events))
+    try:
+        with pytest.raises(SinkUnavailableError, match="GMS"):
+            store.write_aspects(mcps)
+        assert lite_keys(store.lite) == set()  # not committed locally: retried whole
+        emitter.down = False
+        assert store.write_aspects(mcps) == len(mcps)
+        assert emitter.sent == [len(mcps)]
+        assert store.write_aspects(mcps) == 0
+        assert emitter.sent == [len(mcps)]  # unchanged aspects are not sent again
+    finally:
+        store.close()
+
+
 def test_gms_unreachable_is_retryable(tmp_path: Path) -> None:
     from pydantic import SecretStr
 
