@@ -3,16 +3,19 @@
 Lite stores ``json.dumps(pre_json_transform(aspect.to_obj()))``. ``to_obj()`` walks
 the aspect's Avro schema at every call: it validates the whole aspect, then
 converts it field by field, decoding every field's default from the schema again
-(avrogen's ``AvroJsonConverter``). The store validates every aspect it writes with
-``mcp.validate()`` anyway, and most of the catalog's cost per event was that walk,
-so :func:`aspect_json` converts with a converter **compiled once per schema**: the
-same output as avrogen's converter for a valid aspect, without the validation.
+(avrogen's ``AvroJsonConverter``); DataHub's ``pre_json_transform`` then walks the
+result once more (drops nulls, renames ``com.linkedin.pegasus2avro.*`` union keys).
+The store validates every aspect it writes with ``mcp.validate()`` anyway, and that
+double walk was most of the catalog's cost per aspect, so :func:`aspect_json`
+converts with a converter **compiled once per schema** that does both in one pass:
+the same text for a valid aspect, without the validation.
 
 Scope: records, arrays, maps, enums, primitives, and unions of ``null`` with one
-other type or of records (what DataHub aspects are made of); any other union is
-handed to avrogen's own converter. DataHub's own ``pre_json_transform`` and
-``json.dumps`` finish the text. ``tests/unit/test_catalog_aspect_json.py`` checks
-the output against ``to_obj()`` for every aspect the catalog writes.
+other type or of records (what DataHub aspects are made of). Anything else (a union
+of several non-record types, a record with a ``fieldDiscriminator``) is converted by
+avrogen's and DataHub's own functions. ``tests/unit/test_catalog_aspect_json.py``
+checks the text against DataHub's for every aspect the catalog writes and every
+aspect class DataHub defines.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ _compiled: dict[str, Convert] = {}
 immutable, generated code: a cache, not state)."""
 
 _MISSING: Final = object()
+_FROM: Final = "com.linkedin.pegasus2avro."
+_TO: Final = "com.linkedin."
+_DISCRIMINATOR: Final = "fieldDiscriminator"
 
 
 def aspect_json(aspect: DictWrapper) -> str:
@@ -44,15 +50,21 @@ def aspect_json(aspect: DictWrapper) -> str:
     convert = _compiled.get(schema.fullname)
     if convert is None:
         convert = _compiled[schema.fullname] = _compile(schema, within_array=False)
-    return json.dumps(pre_json_transform(convert(aspect)))
+    return json.dumps(convert(aspect))
 
 
 def _generic(schema: Any, within_array: bool) -> Convert:
-    """avrogen's own conversion of one value (for what is not compiled)."""
+    """avrogen's and DataHub's own conversion of one value (for what is not compiled).
+    ``pre_json_transform`` of a part is that part of the whole's: it only looks down."""
     converter = get_global_json_converter()
-    return lambda value: converter._generic_to_json(  # type: ignore[no-untyped-call]
-        value, schema, was_within_array=within_array
+    return lambda value: pre_json_transform(
+        converter._generic_to_json(value, schema, was_within_array=within_array)  # type: ignore[no-untyped-call]
     )
+
+
+def _renamed(name: str) -> str:
+    """A union member's key as ``pre_json_transform`` writes it."""
+    return name.replace(_FROM, _TO, 1) if name.startswith(_FROM) else name
 
 
 def _compile(schema: Any, *, within_array: bool) -> Convert:
@@ -63,8 +75,7 @@ def _compile(schema: Any, *, within_array: bool) -> Convert:
         items = _compile(schema.items, within_array=True)
         return lambda value: [items(item) for item in value]
     if kind == "map":
-        values = _compile(schema.values, within_array=False)
-        return lambda value: {key: values(item) for key, item in value.items()}
+        return _map(_compile(schema.values, within_array=False))
     if kind in ("union", "error_union"):
         return _union(schema, within_array)
     if kind in ("enum", "fixed"):
@@ -80,7 +91,19 @@ def _primitive(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _map(values: Convert) -> Convert:
+    def convert(value: Any) -> Any:
+        out = {key: values(item) for key, item in value.items()}
+        if len(out) == 1 or _DISCRIMINATOR in out:
+            return pre_json_transform(out)  # its key rules, on the rare maps they touch
+        return out
+
+    return convert
+
+
 def _record(schema: Any) -> Convert:
+    if any(field.name == _DISCRIMINATOR for field in schema.fields):
+        return _generic(schema, within_array=False)  # a union with aliases (Cost)
     fields: list[tuple[str, Convert, Any]] = []
 
     def convert(value: Any) -> Any:
@@ -91,7 +114,7 @@ def _record(schema: Any) -> Convert:
             if item is _MISSING:
                 item = default()
             if item is None:
-                continue  # avrogen leaves it out or writes null; pre_json_transform drops null
+                continue  # avrogen leaves it out or writes null, which DataHub drops
             out[name] = field(item)
         return out
 
@@ -131,7 +154,7 @@ def _union(schema: Any, within_array: bool) -> Convert:
     named = [s for s in reversed(candidates) if isinstance(s, avro_schema.RecordSchema)]
     records = {s.fullname: _lazy(s) for s in named}
     single = _compile(others[0], within_array=False) if len(others) == 1 else None
-    single_name = _type_name(others[0]) if len(others) == 1 else ""
+    single_name = _renamed(_type_name(others[0])) if len(others) == 1 else ""
 
     def convert(value: Any) -> Any:
         if value is None and has_null:
@@ -142,7 +165,7 @@ def _union(schema: Any, within_array: bool) -> Convert:
             if record is None:
                 return fallback(value)
             out = record(value)
-            return out if bare else {name.lstrip("."): out}
+            return out if bare else {_renamed(name.lstrip(".")): out}
         if single is None:
             return fallback(value)  # several non-null types: avrogen guesses by validating
         out = single(value)

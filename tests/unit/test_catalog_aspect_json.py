@@ -53,6 +53,10 @@ def test_unions_arrays_maps_and_bytes() -> None:
             customProperties={"com.linkedin.pegasus2avro.odd": "key"}, name=None, tags=["x"]
         ),
         dh.GlobalTagsClass(tags=[dh.TagAssociationClass(tag="urn:li:tag:a", context="c")]),
+        dh.CostClass(  # a union with aliases: DataHub drops its fieldDiscriminator
+            costType=dh.CostTypeClass.ORG_COST_TYPE,
+            cost=dh.CostCostClass(fieldDiscriminator="costCode", costCode="cc-1"),
+        ),
         dh.OwnershipClass(
             owners=[dh.OwnerClass(owner="urn:li:corpuser:a", type=dh.OwnershipTypeClass.DATAOWNER)]
         ),
