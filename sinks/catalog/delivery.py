@@ -9,7 +9,7 @@ from typing import Any
 
 from datahub.metadata import schema_classes as dh
 
-from sinks.catalog.borrowed import closes_issue_ref
+from schemas.refs import closes_issue_ref
 from sinks.catalog.context import Context, micros_to_ms, props, run_event
 
 __all__ = ["issue_opened", "pr_merged", "pr_opened", "pr_reviewed"]

@@ -125,16 +125,6 @@ class TestDataHubGenerationStoreContract(StoreContract):
     def expected_keys(self, batch: Batch) -> set[str]:
         return keys(CatalogProjection().project(batch))
 
-    @pytest.mark.xfail(
-        strict=True,
-        raises=RuntimeError,
-        reason="core: sinks.directories.ConfinedStore.close() submits to its executor after"
-        " shutdown (RuntimeError) instead of being idempotent and raising"
-        " SinkUnavailableError afterwards; the catalog's store itself passes (live contract)",
-    )
-    def test_close_is_idempotent_and_final(self, tmp_path: Path) -> None:
-        super().test_close_is_idempotent_and_final(tmp_path)
-
 
 # --- a populated store -------------------------------------------------------------------
 

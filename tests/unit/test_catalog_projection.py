@@ -164,3 +164,15 @@ def test_the_package_is_light() -> None:
     code = "import sys, sinks.catalog; print(sorted(m for m in sys.modules if 'datahub' in m))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_the_warehouse_tables_are_the_facts_planes() -> None:
+    # the catalog reads the facts plane's DDL as data; if that DDL moves or becomes
+    # generated, this says so (re-point sinks.catalog.borrowed)
+    from sinks.catalog.borrowed import facts_tables, warehouse_tables
+    from sinks.facts.views import TABLE_COLUMNS
+
+    assert facts_tables() == tuple(TABLE_COLUMNS)
+    tables = warehouse_tables()
+    for table, columns in TABLE_COLUMNS.items():
+        assert tuple(name for name, _ in tables[table]) == columns, table
