@@ -97,26 +97,22 @@ def show_identity(console: Console, settings: Settings, run_id: str, pr_ref: str
 
 
 def show_catalog(console: Console, settings: Settings) -> None:
-    from sinks.datahub import lite_path, open_lite
+    from sinks.catalog.export import lite_path, summarize
+    from sinks.catalog.store import open_lite
 
     lite = open_lite(lite_path(settings.datahub, settings.state_dir), read_only=True)
     try:
-        kinds: Counter[str] = Counter()
-        aspects = 0
-        for mcp in lite.get_all_aspects():
-            aspects += 1
-            kinds[str(mcp.entityUrn).split(":", 3)[2]] += 1 if mcp.aspectName in {
-                "status", "containerProperties", "dataFlowInfo", "dataJobInfo",
-                "dataProcessInstanceProperties", "datasetProperties", "schemaMetadata",
-            } else 0  # fmt: skip
+        summary = summarize(lite)  # DataHub Lite's own reading: list_ids(), latest aspects
     finally:
         lite.close()
-    table = Table("entity type", "entities (by key aspect)", title="DataHub Lite catalog")
-    for kind, count in sorted(kinds.items()):
-        if count:
-            table.add_row(kind, str(count))
+    table = Table("entity type", "entities (distinct URNs)", title="DataHub Lite catalog")
+    for kind, count in summary.entities.items():
+        table.add_row(kind, str(count))
     console.print(table)
-    console.print(f"DataHub: {aspects} aspects; export with `proofstream catalog export`")
+    console.print(
+        f"DataHub: {summary.total} entities (= list_ids()), {summary.aspects} latest aspects;"
+        " export with `proofstream catalog export`"
+    )
 
 
 def show_lineage(console: Console, settings: Settings) -> None:

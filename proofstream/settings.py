@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
-from sinks.datahub import DataHubSettings
+from sinks.catalog import DataHubSettings
 from sinks.evidence import ChronicleSettings
 from sinks.facts.settings import ClickHouseSettings
 from sinks.identity import RdfSettings

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from proofstream.cli.common import console, settings_of
-from sinks.datahub import export_lite, lite_path, open_lite
 
 __all__ = ["app"]
 
@@ -31,6 +30,9 @@ def export(
     Read-only (the store may be in use by a running worker); the same store always
     exports the same file. Exit code 2 when the store does not exist yet.
     """
+    from sinks.catalog.export import export_lite, lite_path
+    from sinks.catalog.store import open_lite
+
     settings = settings_of(ctx)
     lite = open_lite(lite_path(settings.datahub, settings.state_dir), read_only=True)
     try:
@@ -38,3 +40,24 @@ def export(
     finally:
         lite.close()
     console.print(f"exported {count} aspects to {out}")
+
+
+@app.command()
+def reindex(ctx: typer.Context) -> None:
+    """Rebuild DataHub Lite's browse index (what ``datahub lite ls`` walks) with Lite's
+    own ``reindex``.
+
+    The worker does not rebuild it when it stops (Lite's ``close()`` would, over the
+    whole store). Takes the store's write lock while it runs: a running worker waits.
+    Exit code 2 when the store does not exist yet.
+    """
+    from schemas.errors import SinkUnavailableError
+    from sinks.catalog.export import lite_path
+    from sinks.catalog.store import reindex as rebuild
+
+    settings = settings_of(ctx)
+    path = lite_path(settings.datahub, settings.state_dir)
+    if not path.is_file():
+        raise SinkUnavailableError("catalog", f"no DataHub Lite store at {path}")
+    rebuild(path)
+    console.print(f"rebuilt the browse index of {path}")
