@@ -1,33 +1,35 @@
 """Replay of the file-based planes (identity, catalog, evidence, lineage) on the real broker.
 
-Per plane: a simulated workload is projected live through the real checkpoint
-(``Checkpointer`` fed from a confluent consumer, partitions interleaved in an
-order a rebuild would not read them in); then ``proofstream replay verify`` must
-find live == fold(log), ``rebuild --swap`` must make the new generation the one
-``open_sink`` opens, and ``gc`` must drop the old ones but never the live one.
+Per plane: a simulated workload is projected live through the engine's checkpoint
+(fed from a confluent consumer, partitions interleaved in an order a rebuild would
+not read them in); then ``proofstream replay verify`` must find live == fold(log),
+``rebuild --swap`` must make the new generation the one the plane's store opens,
+and ``gc`` must drop the old ones but never the live one.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from processors.checkpoint import Checkpointer, DeadLetter, RawRecord
+from processors.checkpoint import Checkpoint
+from processors.dlq import DeadLetter
 from producers.producer import EventProducer
 from proofstream.cli import app
-from proofstream.pipeline import open_sink
+from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.workload import simulate
 from replay.rebuild import plan_rebuild
 from replay.source import read_kafka, replay_consumer
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
-from sinks.base import LogPosition
+from sinks.base import LogRecord, Store
+from sinks.decode import Needs, decode
 from sinks.directories import GENERATIONS_DIR, REGISTRY, live_dir
 from tests.conftest import TopicFactory
 
@@ -40,8 +42,17 @@ PLANES = ("identity", "catalog", "evidence", "lineage")
 
 
 class _NoDLQ:
-    async def publish(self, letters: Sequence[DeadLetter]) -> None:
+    def publish(self, letters: Sequence[DeadLetter]) -> None:
         assert not letters, letters
+
+
+class _NoCommit:
+    def commit(self, upto: Mapping[tuple[str, int], int]) -> None:
+        return None
+
+
+def open_store(name: str, settings: Settings) -> Store[Any]:
+    return plane(name, settings, EventCodec()).open_store()
 
 
 @pytest.fixture()
@@ -55,40 +66,36 @@ def plane_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Path) 
     )
 
 
-def _records(settings: Settings) -> list[RawRecord]:
+def _records(settings: Settings) -> list[LogRecord]:
     """Every record of the topic, partitions interleaved last-partition first: a live
     order that a rebuild (reading partitions side by side) does not reproduce."""
     consumer = replay_consumer(settings.kafka, "test")
     try:
         covered = plan_rebuild(settings.kafka).covered
-        records = [
-            RawRecord(LogPosition(t, p, o), k, v, h, ts)
-            for chunk in read_kafka(consumer, covered)
-            for t, p, o, k, v, h, ts in chunk
-        ]
+        records = [r for chunk in read_kafka(consumer, covered) for r in chunk]
     finally:
         consumer.close()
     return sorted(records, key=lambda r: (-r.position.partition, r.position.offset))
 
 
-def _project_live(name: str, settings: Settings, records: Sequence[RawRecord]) -> None:
-    """The real checkpoint, batch by batch, with the sink opened, used and closed on
-    the executor's thread (SQLite thread affinity), as the worker does."""
-    with ThreadPoolExecutor(1) as executor:
-        sink = executor.submit(open_sink, name, settings).result()
-        checkpointer = Checkpointer(sink, EventCodec(), _NoDLQ(), executor)
+def _project_live(name: str, settings: Settings, records: Sequence[LogRecord]) -> None:
+    """The engine's checkpoint, batch by batch, with the store opened, used and closed
+    on one thread of its own (SQLite thread affinity), as the engine's lane does."""
+    codec = EventCodec()
+    chosen = plane(name, settings, codec)
+    needs = Needs.of([chosen.projection])
 
-        async def commit() -> None:
-            return None
-
-        async def run() -> None:
-            for start in range(0, len(records), 40):
-                await checkpointer.run(records[start : start + 40], commit)
-
+    def run() -> None:
+        store = chosen.open_store()
         try:
-            asyncio.run(run())
+            checkpoint = Checkpoint(chosen.projection, store, _NoDLQ(), _NoCommit())
+            for start in range(0, len(records), 40):
+                checkpoint.run(decode(codec, records[start : start + 40], needs))
         finally:
-            executor.submit(sink.close).result()
+            store.close()
+
+    with ThreadPoolExecutor(1) as executor:
+        executor.submit(run).result()
 
 
 def _invoke(settings: Settings, *args: str) -> tuple[int, str]:
@@ -127,7 +134,7 @@ def test_verify_swap_reopen_gc(name: str, plane_settings: Settings) -> None:
 
     # a fresh open follows the pointer: the swapped-in store, with live's watermark
     with ThreadPoolExecutor(1) as executor:
-        sink = executor.submit(open_sink, name, plane_settings).result()
+        sink = executor.submit(open_store, name, plane_settings).result()
         try:
             marks = executor.submit(sink.watermark).result()
         finally:
@@ -173,7 +180,7 @@ def test_evidence_swap_refuses_to_rewrite_signed_history(plane_settings: Setting
     with ThreadPoolExecutor(1) as executor:
 
         def tamper() -> None:
-            sink = open_sink("evidence", plane_settings)
+            sink = open_store("evidence", plane_settings)
             assert isinstance(sink, EvidenceStore)
             try:
                 leaf = LedgerLeaf("not-in-the-log", "0" * 64, "log", "nothing")
