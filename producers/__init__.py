@@ -7,7 +7,8 @@ telemetry) and :mod:`producers.records` for the key and headers on the wire.
 
 Modules: ``producer`` (:class:`EventProducer` and the contract), ``async_producer``,
 ``core`` (the steps both share), ``serializer`` (the encode step, confluent-kafka's
-``(obj, ctx) -> bytes`` shape), ``records`` (the wire layout), ``delivery``,
+``(obj, ctx) -> bytes`` shape), ``avro_writer`` (its compiled Avro writer),
+``records`` (the wire layout), ``delivery``,
 ``telemetry``, ``errors`` (librdkafka's errors translated), ``config``, ``spool``,
 ``topics``, ``settings``.
 """

@@ -21,11 +21,15 @@ Contract, for every method:
   copied in): Avro single-object encoding of the current schema of its type,
   capped at the smaller of ``max_event_bytes`` and the codec's cap.
 * Thread-safe: a serializer holds its codec and a cache of per-type plans (the
-  header template), pure values: two threads filling one store equal ones.
+  compiled writer, the header template), pure values: two threads filling one
+  store equal ones.
 
-The per-event work is the codec's (``to_record`` and fastavro's writer) plus a
-key and one new header; everything else (the constant headers, the trace
-record) is prepared once per event type or per batch.
+The per-event work is the codec's ``to_record``, then the body: written by a
+writer compiled from the schema (:mod:`producers.avro_writer`, about twice as
+fast as fastavro's interpreter, proven to write the same bytes), or by the codec
+(fastavro) for any record that writer leaves to it; plus a key and one header.
+Everything else (the writer, the constant headers, the trace record) is
+prepared once per event type or per batch.
 """
 
 from __future__ import annotations
@@ -35,8 +39,9 @@ from dataclasses import dataclass
 
 from confluent_kafka.serialization import SerializationContext, Serializer
 
+from producers.avro_writer import FALLBACK_ERRORS, RecordWriter, compile_writer
 from producers.records import Header, HeaderTemplate, OutgoingRecord, Row
-from schemas.codec import EventCodec, to_record
+from schemas.codec import MAGIC, EventCodec, to_record
 from schemas.envelope import Trace
 from schemas.errors import InvalidEventError, SchemaError
 from schemas.events import Event
@@ -55,6 +60,7 @@ def _prefixed(exc: InvalidEventError, prefix: str) -> InvalidEventError:
 class _TypePlan:
     """What encoding one event type needs, built on its first event."""
 
+    writer: RecordWriter | None
     headers: HeaderTemplate
 
 
@@ -63,15 +69,22 @@ class EventSerializer(Serializer):
 
     ``codec`` defaults to a new :class:`EventCodec` with the same size cap;
     ``max_event_bytes`` caps the encoded value (the producer passes its settings').
+    ``compiled=False`` leaves every body to the codec: for a serializer built
+    to encode a handful of events, compiling writers would cost more.
     """
 
-    __slots__ = ("_codec", "_max_event_bytes", "_plans")
+    __slots__ = ("_codec", "_compiled", "_max_event_bytes", "_plans")
 
     def __init__(
-        self, codec: EventCodec | None = None, *, max_event_bytes: int = MAX_EVENT_BYTES
+        self,
+        codec: EventCodec | None = None,
+        *,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+        compiled: bool = True,
     ) -> None:
         self._codec = codec if codec is not None else EventCodec(max_event_bytes=max_event_bytes)
         self._max_event_bytes = min(max_event_bytes, self._codec.max_event_bytes)
+        self._compiled = compiled
         self._plans: dict[str, _TypePlan] = {}
 
     @property
@@ -115,11 +128,17 @@ class EventSerializer(Serializer):
         if trace_record is not None and record["trace"] is None:
             record["trace"] = trace_record  # read-only for the writer: one dict per batch
         event_type = event.event_type
-        # Unknown event types and records that do not fit their schema raise
-        # InvalidEventError here, naming the field.
-        value = self._codec.encode_record(record, owned=True)
-        if event_type not in self._plans:
-            self._plan(event_type)
+        plan = self._plans.get(event_type) or self._plan(event_type)
+        value = None
+        if plan is not None and plan.writer is not None:
+            try:
+                value = plan.writer(record)
+            except FALLBACK_ERRORS:
+                value = None  # the codec writes it, or names what is wrong
+        if value is None:
+            # Unknown event types and records that do not fit their schema raise
+            # InvalidEventError here, naming the field.
+            value = self._codec.encode_record(record, owned=True)
         if len(value) > self._max_event_bytes:
             raise InvalidEventError(
                 "<event>",
@@ -135,7 +154,10 @@ class EventSerializer(Serializer):
             version = self._codec.catalog.current(event_type)
         except SchemaError:
             return None
-        plan = _TypePlan(HeaderTemplate.of(event_type, version.fingerprint))
+        writer = None
+        if self._compiled:
+            writer = compile_writer(version.parsed_raw, MAGIC + version.fingerprint)
+        plan = _TypePlan(writer, HeaderTemplate.of(event_type, version.fingerprint))
         return self._plans.setdefault(event_type, plan)
 
     def headers(self, row: Row) -> list[Header]:
@@ -169,7 +191,8 @@ def encode_event(
     For many events, build one :class:`EventSerializer` and call its ``rows``.
     """
     try:
-        return EventSerializer(codec, max_event_bytes=max_event_bytes).record(event)
+        serializer = EventSerializer(codec, max_event_bytes=max_event_bytes, compiled=False)
+        return serializer.record(event)
     except InvalidEventError as exc:
         if not field_prefix:
             raise
