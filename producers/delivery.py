@@ -48,6 +48,10 @@ class Delivery:
     spooled: bool = False
 
 
+_RESENT = Delivery("", None, None, uuid.UUID(int=0))
+"""Marks an acknowledged record of a batch that came from the spool, not from events."""
+
+
 class PendingBatch:
     """The delivery outcomes of records produced together, to ``topic``.
 
@@ -138,13 +142,15 @@ class PendingBatch:
     def report(self, index: int, err: KafkaError | None, msg: Message | None) -> None:
         """The outcome of ``rows[index]`` (``msg`` is None for a local refusal)."""
         if err is None and msg is not None:
-            row = self.rows[index]
             events = self.events
-            event_id = events[index].event_id if events is not None else uuid.UUID(row[2])
-            self.deliveries[index] = Delivery(self.topic, msg.partition(), msg.offset(), event_id)
+            self.deliveries[index] = (
+                Delivery(self.topic, msg.partition(), msg.offset(), events[index].event_id)
+                if events is not None
+                else _RESENT  # a spooled record: nobody waits for its Delivery
+            )
             latency = msg.latency()
             if latency is not None:
-                self._observe(row[3], latency)
+                self._observe(self.rows[index][3], latency)
         else:
             self.errors[index] = err if err is not None else KafkaError(KafkaError._FAIL)
         with self._lock:
