@@ -279,6 +279,11 @@ async def paced_latency(settings: Settings, topic: str, rate: int, seconds: floa
     return latencies
 
 
+def _described(name: str, one: Pass) -> str:
+    gcs = f" ({one.full_gcs} full GC)" if one.full_gcs else ""
+    return f"{name} {one.rate:,.0f}/s{gcs}"
+
+
 def _load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} CPUs)"
@@ -327,7 +332,7 @@ def main() -> None:
                 passes[name].append(variants[name](topics[-1]))
             print(
                 f"  pass {n + 1}: "
-                + ", ".join(f"{name} {passes[name][-1].rate:,.0f}/s" for name in names)
+                + ", ".join(_described(name, passes[name][-1]) for name in names)
             )
         print(f"load average after:  {_load()}")
         print(
