@@ -4,16 +4,22 @@
 a :class:`Delivery` once the broker acknowledged the event; see
 :mod:`producers.producer` for the full contract (validation, never-lose, spool,
 telemetry) and :mod:`producers.records` for the key and headers on the wire.
+
+Modules: ``producer`` (:class:`EventProducer` and the contract), ``async_producer``,
+``core`` (the steps both share), ``serializer`` (the encode step, confluent-kafka's
+``(obj, ctx) -> bytes`` shape), ``avro_writer`` (its compiled Avro writer),
+``records`` (the wire layout), ``delivery``,
+``telemetry``, ``errors`` (librdkafka's errors translated), ``config``, ``spool``,
+``topics``, ``settings``.
 """
 
-from producers.producer import (
-    AsyncEventProducer,
-    Delivery,
-    EventProducer,
-    producer_config,
-    translate_kafka_error,
-)
-from producers.records import CONTENT_TYPE, OutgoingRecord, encode_event, message_key
+from producers.async_producer import AsyncEventProducer
+from producers.config import producer_config
+from producers.delivery import Delivery
+from producers.errors import translate_kafka_error
+from producers.producer import EventProducer
+from producers.records import CONTENT_TYPE, OutgoingRecord, message_key
+from producers.serializer import EventSerializer, encode_event
 from producers.settings import ClientConfig, KafkaSettings, ProducerSettings, TopicSettings
 from producers.topics import ensure_topics
 
@@ -23,6 +29,7 @@ __all__ = [
     "ClientConfig",
     "Delivery",
     "EventProducer",
+    "EventSerializer",
     "KafkaSettings",
     "OutgoingRecord",
     "ProducerSettings",

@@ -388,6 +388,11 @@ class EventCodec:
         """The schemas this codec reads and writes."""
         return self._catalog
 
+    @property
+    def max_event_bytes(self) -> int:
+        """The cap on an encoded event (the whole single-object encoding)."""
+        return self._max_event
+
     def fingerprint(self, event_type: str) -> bytes:
         """The 8-byte fingerprint of the current schema of ``event_type``.
 
@@ -417,23 +422,30 @@ class EventCodec:
         _name_branches(record, tagged)
         return self._write(header, schema, record)
 
-    def encode_record(self, record: Mapping[str, Any]) -> bytes:
+    def encode_record(self, record: Mapping[str, Any], *, owned: bool = False) -> bytes:
         """Serialize a raw record (from ``to_record`` or ``decode_record``). Pure.
 
         No seed rule runs here: service authors call :meth:`encode` with a model.
         Raises :class:`InvalidEventError` when the record does not fit the schema
         or exceeds ``max_event_bytes``.
+
+        The caller's record is left untouched unless ``owned`` is true: then it must
+        be a ``dict`` the caller hands over (a fresh ``to_record`` result), and its
+        nullable record fields may be rewritten in place, which saves a copy.
         """
         event_type = record.get("event_type")
         try:
             header, schema, tagged = self._current[event_type]  # type: ignore[index]
         except (KeyError, TypeError):
             raise InvalidEventError("event_type", f"unknown event type {event_type!r}") from None
-        for name, _ in tagged:
-            if isinstance(record.get(name), dict):
-                record = dict(record)  # a shallow copy: the caller's record stays untouched
-                _name_branches(record, tagged)
-                break
+        if owned:
+            _name_branches(record, tagged)  # type: ignore[arg-type]
+        else:
+            for name, _ in tagged:
+                if isinstance(record.get(name), dict):
+                    record = dict(record)  # a shallow copy: the caller's record stays untouched
+                    _name_branches(record, tagged)
+                    break
         return self._write(header, schema, record)
 
     def _write(self, header: bytes, schema: Any, record: Mapping[str, Any]) -> bytes:

@@ -1,4 +1,5 @@
-"""EventProducer against the real broker: ordering, idempotence, tracing, rejection."""
+"""EventProducer against the real broker: ordering, idempotence, tracing, rejection,
+and the serializer in confluent-kafka's own SerializingProducer."""
 
 from __future__ import annotations
 
@@ -9,21 +10,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, SerializingProducer, TopicPartition
+from confluent_kafka.serialization import StringSerializer
 from opentelemetry import trace
 from opentelemetry.propagate import extract
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.metrics.export import (
+    HistogramDataPoint,
+    InMemoryMetricReader,
+    NumberDataPoint,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from producers import AsyncEventProducer, EventProducer, ProducerSettings, encode_event
+from producers import (
+    AsyncEventProducer,
+    EventProducer,
+    EventSerializer,
+    ProducerSettings,
+    encode_event,
+)
 from producers.spool import Spool
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
-from schemas.envelope import Actor, ActorKind, Producer, Subject
+from schemas.envelope import Actor, ActorKind, Producer, Subject, Trace
 from schemas.errors import DeliveryError, InvalidEventError
 from schemas.events import RunStarted
 from tests.kafka_reading import consume_all
@@ -200,3 +212,76 @@ def test_spool_is_drained_on_construction(settings: Settings, topic: str, tmp_pa
         assert spool.is_empty()
     got = consume_all(settings, topic, len(events))
     assert sorted(event_id_of(m) for m in got) == sorted(str(e.event_id) for e in events)
+
+
+def test_a_batch_is_one_span_linked_to_its_events_traces(settings: Settings, topic: str) -> None:
+    exporter = InMemorySpanExporter()
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
+    reader = InMemoryMetricReader()
+    runs = [Trace(traceparent=f"00-{n:032x}-{n:016x}-01") for n in (7, 8, 9)]
+    events = [started(f"run-{n % 3}", trace=runs[n % 3]) for n in range(30)]
+    with EventProducer(
+        settings.kafka,
+        settings.producer,
+        topic=topic,
+        tracer_provider=tracer_provider,
+        meter_provider=MeterProvider(metric_readers=[reader]),
+    ) as producer:
+        deliveries = producer.emit_many(events)
+
+    (span,) = [s for s in exporter.get_finished_spans() if s.name == f"send {topic}"]
+    assert dict(span.attributes or {})["messaging.batch.message_count"] == 30
+    assert sorted(link.context.trace_id for link in span.links) == [7, 8, 9]
+    messages = consume_all(settings, topic, len(events))
+    codec = EventCodec()
+    for msg in messages:
+        raw = dict(msg.headers() or [])
+        headers = {k: v.decode() for k, v in raw.items() if isinstance(v, bytes)}
+        carried = trace.get_current_span(extract(headers)).get_span_context()
+        assert (carried.trace_id, carried.span_id) == (span.context.trace_id, span.context.span_id)
+    decoded = {codec.decode(m.value() or b"").trace for m in messages}
+    assert decoded == set(runs)  # the envelopes keep their own run's trace
+    data = reader.get_metrics_data()
+    assert data is not None
+    points = {
+        metric.name: metric.data.data_points
+        for rm in data.resource_metrics
+        for sm in rm.scope_metrics
+        for metric in sm.metrics
+    }
+    emitted = points["proofstream.producer.events.emitted"]
+    latency = points["proofstream.producer.delivery.latency"]
+    assert sum(p.value for p in emitted if isinstance(p, NumberDataPoint)) == 30
+    assert sum(p.count for p in latency if isinstance(p, HistogramDataPoint)) == 30
+    assert all(d.offset is not None for d in deliveries)
+
+
+def test_the_same_event_twice_in_a_batch_is_sent_twice(settings: Settings, topic: str) -> None:
+    once, other = started(), started("run-2")
+    with EventProducer(settings.kafka, settings.producer, topic=topic) as producer:
+        deliveries = producer.emit_many([once, other, once])
+    assert [d.event_id for d in deliveries] == [once.event_id, other.event_id, once.event_id]
+    assert deliveries[0].offset != deliveries[2].offset  # two records, each acknowledged
+    got = consume_all(settings, topic, 3)
+    assert sorted(event_id_of(m) for m in got) == sorted(
+        str(e.event_id) for e in (once, other, once)
+    )
+
+
+def test_the_serializer_plugs_into_confluents_serializing_producer(
+    settings: Settings, topic: str
+) -> None:
+    codec = EventCodec()
+    producer = SerializingProducer(
+        {
+            **settings.kafka.client_config(),
+            "key.serializer": StringSerializer(),
+            "value.serializer": EventSerializer(codec),
+        }
+    )
+    event = started()
+    producer.produce(topic, key="run-1", value=event)
+    assert producer.flush(30) == 0
+    (msg,) = consume_all(settings, topic, 1)
+    assert codec.decode(msg.value() or b"") == event

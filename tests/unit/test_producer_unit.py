@@ -1,16 +1,24 @@
-"""Pure parts of the producer: record layout, config, error translation, spool."""
+"""Pure parts of the producer: record layout, serializer, delivery reports, batch
+telemetry, config, error translation, spool."""
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
-from confluent_kafka import KafkaError
+from confluent_kafka import KafkaError, Message
+from confluent_kafka.serialization import MessageField, SerializationContext, Serializer
+from opentelemetry.sdk.trace import TracerProvider as SdkTracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from pydantic import SecretStr
 
+import producers
 from producers import (
     CONTENT_TYPE,
     EventProducer,
+    EventSerializer,
     KafkaSettings,
     OutgoingRecord,
     ProducerSettings,
@@ -19,9 +27,12 @@ from producers import (
     producer_config,
     translate_kafka_error,
 )
+from producers.delivery import PendingBatch
+from producers.records import Row
 from producers.spool import Spool, SpoolFullError
+from producers.telemetry import ProducerTelemetry
 from schemas.codec import EventCodec
-from schemas.envelope import Actor, ActorKind, Producer, Subject
+from schemas.envelope import Actor, ActorKind, Producer, Subject, Trace
 from schemas.errors import BrokerUnavailableError, DeliveryError, InvalidEventError
 from schemas.events import RunStarted
 from schemas.rules import MAX_EVENT_BYTES
@@ -160,3 +171,118 @@ def test_spool_is_bounded(tmp_path: Path) -> None:
     with pytest.raises(SpoolFullError):
         spool.append([_record(i) for i in range(20)])
     assert [r for s in spool.segments() for r in s.records] == [_record(1)]
+
+
+def test_public_api_is_pinned() -> None:
+    assert sorted(producers.__all__) == [
+        "AsyncEventProducer",
+        "CONTENT_TYPE",
+        "ClientConfig",
+        "Delivery",
+        "EventProducer",
+        "EventSerializer",
+        "KafkaSettings",
+        "OutgoingRecord",
+        "ProducerSettings",
+        "TopicSettings",
+        "encode_event",
+        "ensure_topics",
+        "message_key",
+        "producer_config",
+        "translate_kafka_error",
+    ]
+    for name in producers.__all__:
+        assert getattr(producers, name) is not None
+
+
+def test_serializer_is_a_confluent_serializer(codec: EventCodec) -> None:
+    serializer = EventSerializer(codec)
+    event = started()
+    assert isinstance(serializer, Serializer)  # plugs into SerializingProducer
+    value = serializer(event, SerializationContext("t", MessageField.VALUE))
+    assert value == codec.encode(event)
+    assert serializer.record(event) == encode_event(event, codec, MAX_EVENT_BYTES)
+
+
+def test_serializer_copies_the_callers_trace_only_into_events_without_one(
+    codec: EventCodec,
+) -> None:
+    caller = Trace(traceparent="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    own = Trace(traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    bare, traced = started(), started().model_copy(update={"trace": own})
+    rows = EventSerializer(codec).rows([bare, traced], trace=caller)
+    assert codec.decode(rows[0][1]).trace == caller
+    assert codec.decode(rows[1][1]).trace == own
+    assert bare.trace is None  # the model is never changed
+
+
+def test_rows_leave_the_garbage_collectors_tracking(codec: EventCodec) -> None:
+    # Tens of thousands of tracked objects in flight cost a full collection.
+    rows = EventSerializer(codec).rows([started(f"run-{i}") for i in range(50)])
+    gc.collect()
+    assert not any(gc.is_tracked(row) for row in rows)
+
+
+def _batch(rows: list[Row], events: list[RunStarted]) -> tuple[PendingBatch, list[float]]:
+    observed: list[float] = []
+    batch = PendingBatch("t", rows, events, observe=lambda _type, s: observed.append(s))
+    return batch, observed
+
+
+def test_reports_find_their_record_by_value_in_any_order(codec: EventCodec) -> None:
+    events = [started(f"run-{i}") for i in range(4)]
+    rows = EventSerializer(codec).rows(events)
+    batch, observed = _batch(rows, events)
+    for offset, index in enumerate([2, 0, 3]):
+        batch(None, Message(value=rows[index][1], partition=index, offset=offset, latency=0.5))
+    assert not batch.done.is_set()
+    batch(KafkaError(KafkaError._MSG_TIMED_OUT), Message(value=rows[1][1]))
+    assert batch.done.is_set()
+    assert [(d.partition, d.offset, d.event_id) if d else None for d in batch.deliveries] == [
+        (0, 1, events[0].event_id),
+        None,
+        (2, 0, events[2].event_id),
+        (3, 2, events[3].event_id),
+    ]
+    assert list(batch.errors) == [1]
+    assert observed == [0.5, 0.5, 0.5]
+
+
+def test_the_same_event_twice_gets_two_deliveries(codec: EventCodec) -> None:
+    event = started()
+    events = [event, started("run-2"), event, event]
+    rows = EventSerializer(codec).rows(events)
+    batch, _ = _batch(rows, events)
+    batch.refused(2, KafkaError(KafkaError._QUEUE_FULL))
+    for offset in range(3):
+        index = [0, 1, 3][offset]
+        batch(None, Message(value=rows[index][1], partition=0, offset=offset))
+    assert batch.done.is_set()
+    assert list(batch.errors) == [2]
+    assert sorted(d.offset or 0 for d in batch.deliveries if d is not None) == [0, 1, 2]
+    assert batch.deliveries[1] is not None and batch.deliveries[1].event_id != event.event_id
+
+
+def test_one_span_per_batch_linked_to_the_events_traces(codec: EventCodec) -> None:
+    exporter = InMemorySpanExporter()
+    provider = SdkTracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = ProducerTelemetry("t", "svc", tracer_provider=provider)
+    traces = [
+        Trace(traceparent=f"00-{n:032x}-{n:016x}-01") for n in (1, 2, 2, 3)
+    ]  # two distinct runs' contexts and one twice
+    events = [started().model_copy(update={"trace": t}) for t in traces]
+    rows = EventSerializer(codec).rows(events)
+    with provider.get_tracer("test").start_as_current_span("caller") as caller:
+        span, headers = telemetry.start(rows, events, telemetry.caller_trace())
+    batch = PendingBatch("t", rows, events, observe=telemetry.delivered, span=span)
+    for i, row in enumerate(rows):
+        batch(None, Message(value=row[1], partition=0, offset=i))
+    telemetry.finish(batch)
+
+    (sent,) = [s for s in exporter.get_finished_spans() if s.name == "send t"]
+    assert sent.parent is not None and sent.parent.span_id == caller.get_span_context().span_id
+    assert dict(sent.attributes or {})["messaging.batch.message_count"] == 4
+    assert sorted(link.context.trace_id for link in sent.links) == [1, 2, 3]
+    carried = dict(headers)["traceparent"].decode()
+    assert carried.split("-")[2] == f"{sent.context.span_id:016x}"  # every record carries it
