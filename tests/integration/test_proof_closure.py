@@ -1,5 +1,6 @@
 """Proof closure on the real broker: a gap for a PR merged without browser proof,
-closed when the proof arrives later, and the state survives a restart."""
+closed when the proof arrives later, and the state survives a restart. The route
+plane runs in the engine, the table in its faust app, as in the worker."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
 
-from processors.proof_closure import ProofClosureRuntime, next_actions
+from processors.engine import Engine
+from processors.proof_closure import ProofClosureRuntime, next_actions, route_plane
 from producers import EventProducer
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
@@ -82,15 +84,18 @@ def test_gap_detected_then_closed_across_a_restart(
                 seen.append((event.event_type, getattr(event, "pr_ref", "")))
 
     async def run_until(runtime: ProofClosureRuntime, want: set[tuple[str, str]]) -> None:
+        engine = Engine([route_plane(kafka, processors)], codec, kafka, processors)
+        engine.start()
         await runtime.app.start()
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 90
             while not want <= set(seen) and loop.time() < deadline:
-                await asyncio.sleep(0.2)
+                await asyncio.sleep(0.2)  # the event loop must run for faust's agents
                 read_gaps()
         finally:
             await runtime.app.stop()
+            engine.stop()
 
     first = ProofClosureRuntime(codec, kafka, processors, datadir=tmp_path / "a")
     asyncio.run(run_until(first, {("proof.gap.detected", "o/r#1")}))

@@ -105,7 +105,7 @@ def test_dlq_list_and_redrive_once(cli_settings: Settings) -> None:
         consumer.close()
     assert len(records) == 3
     for record in records:
-        names = {k for k, _ in record[5]}
-        assert record[4] == b"\xc3\x01garbage"
+        names = {k for k, _ in record.headers}
+        assert record.value == b"\xc3\x01garbage"
         assert "traceparent" in names and "redrive.id" in names
         assert not any(k.startswith("dlq.") for k in names)
