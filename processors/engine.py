@@ -227,6 +227,7 @@ class Engine:
         settings: ProcessorSettings,
         *,
         dlq: DeadLetterPublisher | None = None,
+        publish_rejects: bool = True,
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
@@ -248,6 +249,9 @@ class Engine:
             for p in planes
         ]
         self._needs = Needs.of([p.projection for p in planes])
+        # the decode step's rejects are no plane's: when the planes are split over
+        # workers, one of them publishes them (the others read the same log)
+        self._publish_rejects = publish_rejects
         self._consumer: Consumer | None = None
         self._thread: threading.Thread | None = None
         self._assigned: set[int] = set()
@@ -352,7 +356,7 @@ class Engine:
                 if not records:
                     continue
                 decoded = decode(self._codec, records, self._needs)
-                if decoded.rejected and not self._publish(decoded):
+                if decoded.rejected and self._publish_rejects and not self._publish(decoded):
                     return  # halting before the DLQ took them: nothing is committed
                 self.batches += 1
                 self.rejected += len(decoded.rejected)

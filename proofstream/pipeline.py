@@ -106,7 +106,10 @@ def build_worker(settings: Settings, names: Sequence[str], *, peers: Sequence[st
         engine_planes.append(route_plane(settings.kafka, processors))
         closure = ProofClosureRuntime(codec, settings.kafka, processors, datadir=datadir)
         web_app = closure.app
-    engine = Engine(engine_planes, codec, settings.kafka, processors)
+    # one worker publishes the records no plane may apply: the one with the facts
+    # plane, or any when facts is not configured at all
+    rejects = "facts" in chosen or "facts" not in processors.projections
+    engine = Engine(engine_planes, codec, settings.kafka, processors, publish_rejects=rejects)
     services.append(EngineService(engine, processors.stop_timeout_s))
     if web_app is None:
         web_app = _bare_app(settings, datadir)
