@@ -96,7 +96,7 @@ def after(decoded: Decoded, starts: Mapping[tuple[str, int], int]) -> Decoded:
 class Lane:
     """One plane in the engine: its thread, its queue, its store and checkpoint."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - built in one place, by the engine
         self,
         plane: Plane[Any],
         dlq: DeadLetterPublisher,

@@ -26,7 +26,9 @@ class WorkerClient:
         # a worker bound to every interface is still reached on loopback
         host = "127.0.0.1" if p.web_host in ("0.0.0.0", "::") else p.web_host  # noqa: S104
         self._base = f"http://{host}:{p.web_port}"
-        self._headers = {"Authorization": f"Bearer {p.api_token.get_secret_value()}"} if p.api_token else {}
+        self._headers = (
+            {"Authorization": f"Bearer {p.api_token.get_secret_value()}"} if p.api_token else {}
+        )
         self._state_dir = str(Path(settings.state_dir).resolve())
         self._timeout = timeout_s
         self._status_timeout = status_timeout_s

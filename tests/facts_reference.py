@@ -24,14 +24,12 @@ fields. Event payloads never carry bodies (a producer-side seed rule), so the
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-
-from collections.abc import Sequence
 
 from sinks.base import LoggedEvent
 

@@ -121,7 +121,7 @@ def test_binding_beyond_loopback_without_a_token_is_refused(
     settings: Settings, new_topic: TopicFactory, tmp_path: Path
 ) -> None:
     worker_settings = _worker_settings(settings, new_topic, tmp_path)
-    exposed = worker_settings.processors.model_copy(update={"web_host": "0.0.0.0"})  # noqa: S104
+    exposed = worker_settings.processors.model_copy(update={"web_host": "0.0.0.0"})
     env = {**os.environ, **settings_env(worker_settings.model_copy(update={"processors": exposed}))}
     done = subprocess.run(
         [sys.executable, "-m", "proofstream", "run"],
@@ -154,11 +154,11 @@ def test_with_a_token_every_route_needs_it(
 
 
 def _status(port: int, token: str | None, path: str = "/status") -> int:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")  # noqa: S310
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=5) as resp:
             return int(resp.status)
     except urllib.error.HTTPError as exc:
         return int(exc.code)

@@ -48,7 +48,9 @@ def _settings(settings: Settings, topics: TopicSettings, state: Path, split: str
             "proof_window_s": 3600,
         }
     )
-    return settings.model_copy(update={"state_dir": state, "kafka": kafka, "processors": processors})
+    return settings.model_copy(
+        update={"state_dir": state, "kafka": kafka, "processors": processors}
+    )
 
 
 @pytest.fixture()
@@ -120,8 +122,10 @@ def _dlq(kafka: KafkaSettings, count: int) -> list[Any]:
     letters: list[Any] = []
     try:
         wait_until(
-            lambda: letters.extend(m for m in consumer.consume(50, 0.5) if not m.error())
-            or len(letters) >= count,
+            lambda: (
+                letters.extend(m for m in consumer.consume(50, 0.5) if not m.error())
+                or len(letters) >= count
+            ),
             timeout=60,
             what=f"{count} dead letters",
         )
@@ -130,7 +134,7 @@ def _dlq(kafka: KafkaSettings, count: int) -> list[Any]:
     return letters
 
 
-def test_a_hostile_client_cannot_get_past_the_seed_rules(  # noqa: PLR0915 - one scenario
+def test_a_hostile_client_cannot_get_past_the_seed_rules(
     settings: Settings, topics: TopicSettings, tmp_path: Path, run_worker: Any
 ) -> None:
     worker_settings = _settings(settings, topics, tmp_path / "state", "auto")
