@@ -14,7 +14,18 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
-from proofstream.cli import catalog, demo, events, evidence, kafka, pipeline, replay, schemas
+from proofstream.cli import (
+    archive,
+    catalog,
+    demo,
+    dlq,
+    events,
+    evidence,
+    kafka,
+    pipeline,
+    replay,
+    schemas,
+)
 from proofstream.cli.common import console_error
 from proofstream.settings import Settings
 from proofstream.telemetry import configure_telemetry
@@ -33,8 +44,8 @@ app = typer.Typer(
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(replay.app, name="replay")
-app.add_typer(replay.archive_app, name="archive")
-app.add_typer(replay.dlq_app, name="dlq")
+app.add_typer(archive.app, name="archive")
+app.add_typer(dlq.app, name="dlq")
 app.add_typer(evidence.app, name="evidence")
 app.add_typer(catalog.app, name="catalog")
 app.command(name="demo")(demo.demo)

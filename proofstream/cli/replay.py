@@ -25,11 +25,11 @@ tree heads.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import datetime
-from pathlib import Path
 from typing import Annotated, Any
 
+import orjson
 import typer
 from rich.progress import (
     BarColumn,
@@ -41,34 +41,22 @@ from rich.progress import (
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from proofstream.cli.common import console, console_error, settings_of
+from proofstream.cli.archive import archive_root
+from proofstream.cli.common import console, settings_of
 from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
-from replay.rebuild import Progress, RebuildResult, StartFrom, plan_rebuild, rebuild
-from replay.redrive import list_dead_letters, redrive
-from replay.source import log_extents, read_kafka, replay_consumer
+from replay.rebuild import Progress, RebuildResult, StartFrom, plan_rebuild, rebuild_many
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
-from sinks.archive.projection import ArchiveProjection
-from sinks.archive.reader import verify_archive
-from sinks.archive.store import ArchiveStore
-from sinks.base import Batch, LogRecord, Projection, high_offsets
+from sinks.base import Projection
 from sinks.generations import GenerationStatus, Rebuildable
 
-__all__ = ["app", "archive_app", "dlq_app"]
+__all__ = ["app"]
 
 app = typer.Typer(
     help="Rebuild a projection from the log, verify it, swap it in.", no_args_is_help=True
 )
-archive_app = typer.Typer(
-    help="The archived log (hash-chained Avro segments).", no_args_is_help=True
-)
-dlq_app = typer.Typer(help="Inspect and redrive the dead-letter queue.", no_args_is_help=True)
-
-
-def _archive_root(settings: Settings) -> Path:
-    return settings.state_dir.resolve() / "archive"
 
 
 def _refuse_if_worker(settings: Settings) -> None:
@@ -80,20 +68,45 @@ def _refuse_if_worker(settings: Settings) -> None:
         )
 
 
+REBUILDABLE = ("facts", "identity", "catalog", "evidence", "lineage")
+"""The planes replay rebuilds (the archive is the log itself), in ``all``'s order."""
+
+
+def _names(argument: str) -> list[str]:
+    """``all``, one plane, or a comma-separated list of planes."""
+    names = list(REBUILDABLE) if argument == "all" else [n.strip() for n in argument.split(",")]
+    unknown = [n for n in names if n not in REBUILDABLE]
+    if unknown:
+        raise ConfigError(f"not rebuilt by replay: {unknown}; choose from {', '.join(REBUILDABLE)}")
+    return names
+
+
 @contextlib.contextmanager
 def _generations(
     settings: Settings, projection: str
 ) -> Iterator[tuple[Rebuildable, Projection[Any]]]:
     """The plane's generations and projection, its live store open for the duration."""
+    with _all_generations(settings, [projection]) as (only,):
+        yield only
+
+
+@contextlib.contextmanager
+def _all_generations(
+    settings: Settings, names: list[str]
+) -> Iterator[list[tuple[Rebuildable, Projection[Any]]]]:
+    """Every named plane's generations and projection, live stores open meanwhile."""
     _refuse_if_worker(settings)
-    chosen = plane(projection, settings, EventCodec())
-    if chosen.generations is None:
-        raise ConfigError(f"{projection} is not rebuilt by replay (it is the log itself)")
-    store = chosen.open_store()
-    try:
-        yield chosen.generations(store), chosen.projection
-    finally:
-        store.close()
+    codec = EventCodec()
+    with contextlib.ExitStack() as stack:
+        targets = []
+        for name in names:
+            chosen = plane(name, settings, codec)
+            if chosen.generations is None:
+                raise ConfigError(f"{name} is not rebuilt by replay here (no generations)")
+            store = chosen.open_store()
+            stack.callback(store.close)
+            targets.append((chosen.generations(store), chosen.projection))
+        yield targets
 
 
 def _start(from_time: str | None, from_archive: bool) -> tuple[StartFrom, int | None]:
@@ -119,40 +132,70 @@ def _run(
     *,
     swap: bool,
     dry_run: bool,
-) -> RebuildResult | None:
+    json_out: bool = False,
+) -> list[RebuildResult]:
     plan = plan_rebuild(
-        settings.kafka, start, from_time_ms=from_time_ms, archive_root=_archive_root(settings)
+        settings.kafka, start, from_time_ms=from_time_ms, archive_root=archive_root(settings)
     )
+    names = _names(projection)
     spans = ", ".join(f"{p}:{a}-{b}" for (_, p), (a, b) in sorted(plan.covered.items())) or "-"
-    console.print(
+    say = (lambda *_a, **_k: None) if json_out else console.print
+    say(
         f"range of {plan.topic} (partition:first-last): {spans}  ({plan.records} offsets)",
         highlight=False,
     )
     if plan.from_archive:
-        console.print(f"from the archive: {dict(plan.from_archive)}", highlight=False)
+        say(f"from the archive: {dict(plan.from_archive)}", highlight=False)
     if dry_run:
-        console.print("dry run: nothing written")
-        return None
+        say("dry run: nothing written")
+        return []
     if swap and start is StartFrom.TIME:
         raise ConfigError(
             "--swap needs the whole log: a --from-time generation lacks earlier events"
         )
-    with _generations(settings, projection) as (target, mapping), _progress() as report:
-        result = rebuild(
-            target,
+    with _all_generations(settings, names) as targets, _progress(json_out) as report:
+        results = rebuild_many(
+            targets,
             plan,
             kafka=settings.kafka,
-            projection=mapping,
-            archive_root=_archive_root(settings),
+            archive_root=archive_root(settings),
             swap=swap,
             progress=report,
         )
-    _print_result(result)
-    return result
+    if json_out:
+        typer.echo(orjson.dumps({r.projection: _as_json(r) for r in results}).decode())
+    else:
+        for result in results:
+            _print_result(result)
+    return results
+
+
+def _as_json(result: RebuildResult) -> dict[str, Any]:
+    """The documented ``--json`` shape of one plane's rebuild (see the README)."""
+    live = result.live_digest
+    return {
+        "generation": result.generation,
+        "equal": result.equal,
+        "comparable": live is None or live.comparable,
+        "note": live.note if live is not None and not live.comparable else result.digest.note,
+        "digest": result.digest.value,
+        "live_digest": None if live is None else live.value,
+        "events": result.events,
+        "skipped": result.skipped,
+        "seconds": round(result.seconds, 3),
+        "swapped": result.swapped,
+        "diffs": [
+            {"table": d.table, "added": d.added, "removed": d.removed, "changed": d.changed}
+            for d in result.diffs
+        ],
+    }
 
 
 @contextlib.contextmanager
-def _progress() -> Iterator[Callable[[Progress], None]]:
+def _progress(quiet: bool = False) -> Iterator[Callable[[Progress], None]]:
+    if quiet:
+        yield lambda _p: None
+        return
     columns = (
         TextColumn("[bold]rebuild"),
         BarColumn(),
@@ -198,11 +241,15 @@ def _print_result(result: RebuildResult) -> None:
         console.print(f"swapped: generation {result.generation} is live")
 
 
+_PLANES_HELP = (
+    "Plane(s): facts, identity, catalog, evidence, lineage, a comma-separated list, or all"
+    " (one pass over the log for all of them)."
+)
+
+
 def rebuild_cmd(  # noqa: PLR0917 - one parameter per CLI option
     ctx: typer.Context,
-    projection: Annotated[
-        str, typer.Argument(help="Projection name: facts, identity, catalog, evidence or lineage.")
-    ],
+    projection: Annotated[str, typer.Argument(help=_PLANES_HELP)],
     from_beginning: Annotated[
         bool, typer.Option("--from-beginning", help="From the log start (default).")
     ] = False,
@@ -218,28 +265,30 @@ def rebuild_cmd(  # noqa: PLR0917 - one parameter per CLI option
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Only print the range that would be rebuilt.")
     ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Rebuild PROJECTION into a shadow generation up to the high watermarks taken now;
     digest it, compare with live over the same positions, optionally swap it in."""
     del from_beginning  # the default; accepted for explicitness
     start, ms = _start(from_time, from_archive)
-    _run(settings_of(ctx), projection, start, ms, swap=swap, dry_run=dry_run)
+    _run(settings_of(ctx), projection, start, ms, swap=swap, dry_run=dry_run, json_out=json_out)
 
 
 def verify_cmd(
     ctx: typer.Context,
-    projection: Annotated[
-        str, typer.Argument(help="Projection name: facts, identity, catalog, evidence or lineage.")
-    ],
+    projection: Annotated[str, typer.Argument(help=_PLANES_HELP)],
     from_archive: Annotated[
         bool, typer.Option("--from-archive", help="Archived segments, then Kafka.")
     ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Prove live == fold(log): rebuild into a shadow, compare digests, never swap.
-    Exit 0 when equal, 1 with a per-table diff when they differ."""
+    Exit 0 when every plane is equal, 1 with a per-table diff when one differs or
+    cannot be compared."""
     start, ms = _start(None, from_archive)
-    result = _run(settings_of(ctx), projection, start, ms, swap=False, dry_run=False)
-    if result is None or not result.equal:
+    settings = settings_of(ctx)
+    results = _run(settings, projection, start, ms, swap=False, dry_run=False, json_out=json_out)
+    if not results or not all(r.equal for r in results):
         raise typer.Exit(1)
 
 
@@ -279,103 +328,3 @@ app.command(name="rebuild")(rebuild_cmd)
 app.command(name="verify")(verify_cmd)
 app.command(name="generations")(generations_cmd)
 app.command(name="gc")(gc_cmd)
-
-
-@archive_app.command(name="sync")
-def archive_sync(
-    ctx: typer.Context,
-    seal_all: Annotated[
-        bool, typer.Option("--seal/--no-seal", help="Seal the open tails at the end.")
-    ] = True,
-) -> None:
-    """Copy the events topic up to its current high watermarks into the archive
-    (idempotent: archived offsets are skipped), then seal the open segments."""
-    settings = settings_of(ctx)
-    store = ArchiveStore(_archive_root(settings))
-    projection = ArchiveProjection()
-    topic = settings.kafka.topics.events
-    consumer = replay_consumer(settings.kafka, "archive")
-    try:
-        marks = store.watermark()
-        covered = {
-            (topic, p): (max(e.low, marks.get((topic, p), -1) + 1), e.high - 1)
-            for p, e in log_extents(consumer, topic).items()
-        }
-        copied = 0
-        for chunk in read_kafka(consumer, covered):
-            batch = Batch(raw=chunk, upto=_highs(chunk))
-            store.write(projection.project(batch), batch.upto)
-            copied += len(chunk)
-            store.flush()
-        if seal_all:
-            store.seal()
-    finally:
-        consumer.close()
-        store.close()
-    console.print(f"archived {copied} records into {store.root}")
-
-
-@archive_app.command(name="verify")
-def archive_verify(ctx: typer.Context) -> None:
-    """Check the hash chain, segment hashes and offset continuity; exit 1 naming the
-    broken segment."""
-    root = _archive_root(settings_of(ctx))
-    problems = verify_archive(root)
-    for problem in problems:
-        console_error(f"{problem.segment}: {problem.problem}")
-    if problems:
-        raise typer.Exit(1)
-    console.print(f"archive {root}: intact")
-
-
-@dlq_app.command(name="list")
-def dlq_list(ctx: typer.Context) -> None:
-    """Count the dead letters by error type and projection."""
-    counts = list_dead_letters(settings_of(ctx).kafka)
-    table = Table("error", "projection", "count")
-    for (error, projection), n in sorted(counts.items()):
-        table.add_row(error, projection, str(n))
-    console.print(table)
-
-
-@dlq_app.command(name="redrive")
-def dlq_redrive(
-    ctx: typer.Context,
-    projection: Annotated[
-        str | None, typer.Option("--projection", help="Only this projection's letters.")
-    ] = None,
-    filter_: Annotated[
-        str | None, typer.Option("--filter", help="error=<ErrorType>, e.g. error=DecodeError.")
-    ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Only count what would be redriven.")
-    ] = False,
-) -> None:
-    """Re-feed dead letters' original bytes onto their source topic, once each."""
-    settings = settings_of(ctx)
-    error = None
-    if filter_:
-        name, _, value = filter_.partition("=")
-        if name != "error" or not value:
-            raise ConfigError("--filter takes error=<ErrorType>")
-        error = value
-    report = redrive(
-        settings.kafka,
-        settings.state_dir.resolve(),
-        projection=projection,
-        error=error,
-        dry_run=dry_run,
-    )
-    console.print(
-        f"matched {report.matched}, redriven {report.redriven}, already redriven {report.already}"
-        f" {report.by_error}",
-        highlight=False,
-    )
-    if report.report_path is not None:
-        console.print(
-            f"evidence {report.report_path} sha256 {report.report_sha256}", highlight=False
-        )
-
-
-def _highs(records: Sequence[LogRecord]) -> dict[tuple[str, int], int]:
-    return high_offsets(r.position for r in records)
