@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 
 from clickhouse_connect.driver.client import Client
@@ -22,8 +22,10 @@ from sinks.facts.avro_types import ident, quote
 from sinks.facts.views import TABLE_COLUMNS
 
 __all__ = [
+    "DDL",
     "Migration",
     "apply_migrations",
+    "as_released",
     "column_types",
     "drop_pipeline",
     "ensure_pipeline",
@@ -87,15 +89,27 @@ ENGINE = ReplacingMergeTree
 ORDER BY version"""
 
 
-def apply_migrations(client: Client, migrations: Sequence[Migration] | None = None) -> list[int]:
+DDL = Callable[[str], list[str]]
+"""How a released statement is run here: as it is, or its cluster form."""
+
+
+def as_released(statement: str) -> list[str]:
+    return [statement]
+
+
+def apply_migrations(
+    client: Client, migrations: Sequence[Migration] | None = None, ddl: DDL = as_released
+) -> list[int]:
     """Apply the migrations not yet recorded in ``schema_migrations``; return their versions.
 
     Call with the client's database already selected. Idempotent: a second call
     applies nothing. Raises :class:`ConfigError` when an applied migration's file
-    changed since (released migrations are immutable: add a new one).
+    changed since (released migrations are immutable: add a new one). ``ddl``
+    rewrites each statement (the cluster layout, :mod:`sinks.facts.cluster`).
     """
     migrations = load_migrations() if migrations is None else migrations
-    client.command(_SCHEMA_MIGRATIONS)
+    for statement in ddl(_SCHEMA_MIGRATIONS.strip()):
+        client.command(statement)
     applied = {
         int(version): checksum
         for version, checksum in client.query(
@@ -110,7 +124,8 @@ def apply_migrations(client: Client, migrations: Sequence[Migration] | None = No
                 raise ConfigError(f"migration {label} changed after it was applied")
             continue
         for statement in migration.statements:
-            client.command(statement)
+            for rewritten in ddl(statement):
+                client.command(rewritten)
         client.insert(
             "schema_migrations",
             [[migration.version], [migration.name], [migration.checksum]],
@@ -134,14 +149,19 @@ ORDER BY suffix"""
 
 
 def ensure_pipeline(
-    client: Client, suffix: str, statements: Sequence[tuple[str, str]], checksum: str
+    client: Client,
+    suffix: str,
+    statements: Sequence[tuple[str, str]],
+    checksum: str,
+    ddl: DDL = as_released,
 ) -> bool:
     """Create the landing tables and views of the tables with ``suffix`` unless the
     same SQL (``checksum``) is installed; a different one is dropped and recreated
     (landing tables hold no data, so this loses nothing). Returns whether anything
     was (re)created. Call before the first insert, from the process that owns the
     store."""
-    client.command(_PIPELINES)
+    for statement in ddl(_PIPELINES.strip()):
+        client.command(statement)
     rows = client.query(
         "SELECT checksum, objects FROM ingest_pipelines FINAL WHERE suffix = {s:String}",
         parameters={"s": suffix},
@@ -151,7 +171,8 @@ def ensure_pipeline(
     installed = [str(name) for name in rows[0][1]] if rows else []
     drop_pipeline(client, installed)
     for _, sql in statements:
-        client.command(sql)
+        for rewritten in ddl(sql):
+            client.command(rewritten)
     revision = time.time_ns() // 1000
     client.insert(
         "ingest_pipelines",

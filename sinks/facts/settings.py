@@ -27,6 +27,11 @@ class ClickHouseSettings(BaseModel):
     query_max_memory_bytes: int = Field(
         default=1 << 30, ge=1 << 20, description="Analyst query memory limit."
     )
+    cluster: str | None = Field(
+        default=None,
+        description="A ClickHouse cluster (remote_servers + Keeper): replicated, sharded tables"
+        " behind Distributed ones (sinks.facts.cluster).",
+    )
     query_max_threads: int = Field(
         default=1, ge=1, description="Threads one analyst query may use (ingestion keeps the rest)."
     )

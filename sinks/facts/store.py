@@ -40,19 +40,34 @@ from schemas.catalog import SchemaCatalog, load_catalog
 from schemas.errors import ConfigError, PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.facts.avro_types import JSON_SETTINGS, ident
-from sinks.facts.migrate import apply_migrations, column_types, ensure_pipeline
+from sinks.facts.cluster import cluster_statement
+from sinks.facts.migrate import DDL, apply_migrations, as_released, column_types, ensure_pipeline
 from sinks.facts.projection import PROJECTION_VERSION, FactsWrites
 from sinks.facts.settings import ClickHouseSettings, backend_of
 from sinks.facts.views import landing_table, pipeline_checksum, pipeline_statements
 from sinks.store import StoreBase
 
-__all__ = ["ClickHouseStore", "connect", "is_unavailable"]
+__all__ = ["ClickHouseStore", "connect", "is_unavailable", "layout"]
 
 _INSERT_SETTINGS: Mapping[str, Any] = {
     **JSON_SETTINGS,
     "input_format_avro_allow_missing_fields": 1,
     "deduplicate_blocks_in_dependent_materialized_views": 1,
 }
+
+
+def layout(settings: ClickHouseSettings) -> tuple[DDL, dict[str, Any]]:
+    """How DDL runs and what every insert adds: as released on one server (or chDB),
+    rewritten for the cluster when one is configured (:mod:`sinks.facts.cluster`)."""
+    cluster = settings.cluster
+    if cluster is None:
+        return as_released, {}
+
+    def ddl(statement: str) -> list[str]:
+        return cluster_statement(statement, cluster, settings.database)
+
+    # an insert returns only once the shards hold the rows: durable, as on one server
+    return ddl, {"distributed_foreground_insert": 1}
 
 
 def is_unavailable(exc: ClickHouseError) -> bool:
@@ -100,16 +115,19 @@ class ClickHouseStore(StoreBase[FactsWrites]):
         catalog: SchemaCatalog | None = None,
         version: int = PROJECTION_VERSION,
         owns_client: bool = True,
+        ddl: DDL = as_released,
+        insert_settings: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__(name)
         self._client = client
         self._suffix = suffix
         self._owns = owns_client
+        self._insert_settings = {**_INSERT_SETTINGS, **(insert_settings or {})}
         try:
             statements = pipeline_statements(
                 catalog or load_catalog(), version, column_types(client), suffix
             )
-            ensure_pipeline(client, suffix, statements, pipeline_checksum(statements))
+            ensure_pipeline(client, suffix, statements, pipeline_checksum(statements), ddl)
         except ClickHouseError as exc:
             if owns_client:
                 client.close()
@@ -123,8 +141,9 @@ class ClickHouseStore(StoreBase[FactsWrites]):
     ) -> ClickHouseStore:
         """Connect, apply pending migrations, install the ingest views: the live store."""
         client = connect(settings, state_dir, name=name)
+        ddl, extra = layout(settings)
         try:
-            apply_migrations(client)
+            apply_migrations(client, ddl=ddl)
         except ClickHouseError as exc:
             client.close()
             if is_unavailable(exc):
@@ -133,7 +152,7 @@ class ClickHouseStore(StoreBase[FactsWrites]):
         except BaseException:
             client.close()
             raise
-        return cls(client, name=name)
+        return cls(client, name=name, ddl=ddl, insert_settings=extra)
 
     @property
     def client(self) -> Client:
@@ -153,7 +172,7 @@ class ClickHouseStore(StoreBase[FactsWrites]):
                     table,
                     insert_block=block.data,
                     fmt="Avro",
-                    settings={**_INSERT_SETTINGS, "insert_deduplication_token": block.token},
+                    settings={**self._insert_settings, "insert_deduplication_token": block.token},
                 )
             except ClickHouseError as exc:
                 if is_unavailable(exc):
