@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from proofstream.cli.common import console, console_error, settings_of
 from proofstream.settings import Settings
 from replay.source import log_extents, read_kafka, replay_consumer
 from sinks.archive.projection import ArchiveProjection
-from sinks.archive.reader import verify_archive
+from sinks.archive.reader import read_manifest, verify_archive
 from sinks.archive.store import ArchiveStore
 from sinks.base import Batch, LogRecord, high_offsets
 
@@ -61,16 +62,32 @@ def archive_sync(
 
 
 @app.command(name="verify")
-def archive_verify(ctx: typer.Context) -> None:
+def archive_verify(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the verdict as JSON.")] = False,
+) -> None:
     """Check the hash chain, segment hashes and offset continuity; exit 1 naming the
     broken segment."""
     root = archive_root(settings_of(ctx))
     problems = verify_archive(root)
-    for problem in problems:
-        console_error(f"{problem.segment}: {problem.problem}")
+    if json_out:
+        typer.echo(
+            orjson.dumps(
+                {
+                    "root": str(root),
+                    "segments": len(read_manifest(root)),
+                    "intact": not problems,
+                    "problems": [{"segment": p.segment, "problem": p.problem} for p in problems],
+                }
+            ).decode()
+        )
+    else:
+        for problem in problems:
+            console_error(f"{problem.segment}: {problem.problem}")
+        if not problems:
+            console.print(f"archive {root}: intact")
     if problems:
         raise typer.Exit(1)
-    console.print(f"archive {root}: intact")
 
 
 def _highs(records: Sequence[LogRecord]) -> dict[tuple[str, int], int]:

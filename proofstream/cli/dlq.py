@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import typer
 from rich.table import Table
 
@@ -17,9 +18,20 @@ app = typer.Typer(help="Inspect and redrive the dead-letter queue.", no_args_is_
 
 
 @app.command(name="list")
-def dlq_list(ctx: typer.Context) -> None:
-    """Count the dead letters by error type and projection."""
+def dlq_list(
+    ctx: typer.Context,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+) -> None:
+    """Count the dead letters by error type and projection (``*``: the decode step's,
+    which no projection may apply)."""
     counts = list_dead_letters(settings_of(ctx).kafka)
+    if json_out:
+        rows = [
+            {"error": error, "projection": projection, "count": n}
+            for (error, projection), n in sorted(counts.items())
+        ]
+        typer.echo(orjson.dumps({"total": sum(counts.values()), "letters": rows}).decode())
+        return
     table = Table("error", "projection", "count")
     for (error, projection), n in sorted(counts.items()):
         table.add_row(error, projection, str(n))
