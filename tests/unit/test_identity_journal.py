@@ -22,7 +22,9 @@ def test_blocks_are_read_back_as_n_quads(tmp_path: Path) -> None:
     assert [line for line in data.splitlines() if not line.startswith(b"#")] == [A[:-1], B[:-1]]
     assert journal.size == len(data)
     journal.close()
-    assert Journal(tmp_path / "j.nq").read() == data  # reopened: appends continue
+    reopened = Journal(tmp_path / "j.nq")
+    assert reopened.read() == data  # reopened: appends continue
+    reopened.close()
 
 
 @pytest.mark.parametrize(
@@ -37,7 +39,9 @@ def test_a_torn_or_corrupt_tail_ends_what_is_read(tmp_path: Path, tail: bytes) -
     journal.close()
     with open(tmp_path / "j.nq", "ab") as raw:
         raw.write(tail)
-    assert Journal(tmp_path / "j.nq").read() == good
+    reopened = Journal(tmp_path / "j.nq")
+    assert reopened.read() == good
+    reopened.close()
 
 
 def test_a_failed_append_is_cut_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,6 +59,7 @@ def test_a_failed_append_is_cut_off(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert (tmp_path / "j.nq").read_bytes() == good
     journal.append(B)  # and the next block follows the last good one
     assert journal.read().endswith(B) and journal.read().count(b"# block") == 2
+    journal.close()
 
 
 def test_clear_empties_it(tmp_path: Path) -> None:
@@ -64,3 +69,4 @@ def test_clear_empties_it(tmp_path: Path) -> None:
     assert (journal.size, journal.read()) == (0, b"")
     journal.append(B)
     assert journal.read().endswith(B) and journal.read().count(b"# block") == 1
+    journal.close()
