@@ -11,7 +11,9 @@ token; faust's debug pages (``/router``, ``/table``, ``/graph``, stats) are off:
 - ``GET  /status``  → every plane's health, watermark, lag, dead letters (and those
   of the worker's peer processes, when the planes are split);
 - ``POST /query``   → ``{"sql": "..."}``; bounded read-only SQL on the facts plane,
-  on a connection and a thread of its own, so it never holds up ingestion.
+  on a connection and a thread of its own, so it never holds up ingestion;
+- ``GET  /pages/…`` → read-only HTML pages, when the composition root injects a
+  :data:`PageHandler` (``proofstream.pages``); behind the same bearer token.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import asyncio
 import hmac
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -34,9 +36,28 @@ from mode import ServiceT
 from processors.engine import Engine
 from schemas.errors import InvalidQueryError, ProofstreamError, SinkUnavailableError
 
-__all__ = ["EngineService", "QueryReader", "WorkerAPI", "install_api", "jsonable", "run_worker"]
+__all__ = [
+    "EngineService",
+    "PageHandler",
+    "QueryReader",
+    "WorkerAPI",
+    "install_api",
+    "jsonable",
+    "run_worker",
+]
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+PageHandler = Callable[[str, Mapping[str, str]], Awaitable[tuple[int, str, bytes]]]
+"""Answers ``GET /pages/<path>?<query>``: ``(path, query) -> (status, content type,
+body)``. Awaited on the event loop: it must hand blocking work to a thread."""
+
+_PAGE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 
 class QueryReader(Protocol):
@@ -162,9 +183,12 @@ class WorkerAPI:
         self._query_thread.shutdown(wait=True)
 
 
-def install_api(app: faust.App, api: WorkerAPI, token: str | None) -> None:
-    """Register ``/status`` and ``/query`` on the app that serves the web, and guard
-    every route with the bearer ``token`` when one is set."""
+def install_api(
+    app: faust.App, api: WorkerAPI, token: str | None, pages: PageHandler | None = None
+) -> None:
+    """Register ``/status``, ``/query`` and, given a handler, ``/pages`` and
+    ``/pages/…`` on the app that serves the web, and guard every route with the
+    bearer ``token`` when one is set."""
 
     class StatusView(View):
         async def get(self, request: Request) -> Response:
@@ -186,6 +210,16 @@ def install_api(app: faust.App, api: WorkerAPI, token: str | None) -> None:
 
     app.page("/status")(StatusView)
     app.page("/query")(QueryView)
+    if pages is not None:
+        handler = pages
+
+        class PagesView(View):
+            async def get(self, request: Request, path: str = "") -> Response:
+                status, content_type, body = await handler(path.lstrip("/"), request.query)
+                headers = {**_PAGE_HEADERS, "Content-Type": content_type}
+                return self.bytes(body, status=status, headers=headers)
+
+        app.page("/pages{path:(/.*)?}")(PagesView)
     if token:
         original = app.on_webserver_init
 

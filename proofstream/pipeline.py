@@ -1,4 +1,5 @@
-"""Composing a worker: which planes this process runs, the engine, faust, the API.
+"""Composing a worker: which planes this process runs, the engine, faust, the API
+(with the proof pages, ``proofstream.pages``, when the facts plane runs here).
 
 ``proofstream run`` runs the configured planes. On a machine with two cores or
 more (``processors.split = auto``) it runs them in two processes: this one hosts
@@ -128,7 +129,12 @@ def build_worker(settings: Settings, names: Sequence[str], *, peers: Sequence[st
         peers=peers,
         peer_token=token,
     )
-    install_api(web_app, api, token)
+    pages = None
+    if open_reader is not None:  # the pages read the facts through this API's reader
+        from proofstream.pages.serve import PageServer
+
+        pages = PageServer(settings, api.query, api.status)
+    install_api(web_app, api, token, pages)
     return Worker(web_app, services, api, engine, tuple(names))
 
 

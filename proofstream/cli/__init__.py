@@ -24,6 +24,7 @@ from proofstream.cli import (
     kafka,
     pipeline,
     replay,
+    report,
     schemas,
 )
 from proofstream.cli.common import console_error
@@ -54,6 +55,7 @@ app.command(name="tail")(events.tail)
 app.command(name="run")(pipeline.run)
 app.command(name="query")(pipeline.query)
 app.command(name="status")(pipeline.status)
+app.command(name="report")(report.report)
 
 
 def build_settings() -> Settings:

@@ -16,6 +16,7 @@ from processors.worker import jsonable, run_worker
 from producers.topics import ensure_topics
 from proofstream.children import ChildWorker, exit_with_parent
 from proofstream.cli.common import configure_logging, console, settings_of
+from proofstream.pages.serve import pages_url
 from proofstream.pipeline import build_worker, cpu_count, split_planes, worker_planes
 from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
@@ -112,6 +113,8 @@ def status(
     """For each projection: consumer lag, watermark per partition, DLQ count, sink health."""
     settings = settings_of(ctx)
     report = collect_status(settings, list(settings.processors.projections))
+    # the proof pages are served by a running worker (proofstream.pages.serve)
+    report["pages"] = pages_url(settings) if report["worker"] == "running" else None
     if json_out:
         typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
         return
@@ -125,6 +128,8 @@ def status(
         marks = " ".join(f"{w['partition']}:{w['offset']}" for w in item["watermark"]) or "-"
         table.add_row(name, item["health"], str(item["lag"]), marks, str(item["dead_letters"]))
     console.print(table)
+    if report["pages"]:
+        console.print(f"proof pages: {report['pages']}", highlight=False)
 
 
 def _print_result(answer: dict[str, Any], output: OutputFormat) -> None:
