@@ -277,7 +277,9 @@ def build_pr_chain(
         edges.append(ChainEdge(issue_node.id, opened_node.id, "closes"))
     for p, _, node in payloads:
         if merged and node.event_type == "evidence.recorded" and p.get("proves") == pr_ref:
-            edges.append(ChainEdge(node.id, merged.id, "proves"))
+            # an artifact the log does not prove only claims to prove the merge
+            kind = "proves" if node.status == "verified" else "claims"
+            edges.append(ChainEdge(node.id, merged.id, kind))
     open_gap = None
     if gap:
         open_gap = ProofGap(pr_ref, int(gap.get("merged_at_ms") or 0))

@@ -134,7 +134,8 @@ class ChainNode:
 @dataclass(frozen=True, slots=True)
 class ChainEdge:
     """A line between two nodes: ``next`` (the run's next step), ``closes`` (issue →
-    PR), ``proves`` (evidence → merge), ``caused`` (``causation_id``), ``gap``."""
+    PR), ``proves`` (verified evidence → merge), ``claims`` (evidence the log does not
+    prove → merge), ``caused`` (``causation_id``), ``gap`` (merge → its open gap)."""
 
     source: str
     target: str

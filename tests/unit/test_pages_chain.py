@@ -33,6 +33,8 @@ def test_labels_and_colours_say_what_happened() -> None:
     assert nodes["e7"].label == "browser_proof ✓ verified" and nodes["e7"].status == "verified"
     red = {n.id: n for n in chain(mark=failed()).nodes}["e7"]
     assert red.label == "browser_proof ✗ failed" and red.status == "unverified"
+    kinds = {(e.source, e.target): e.kind for e in chain(mark=failed()).edges}
+    assert kinds[("e7", "e10")] == "claims"  # not proven by the log: only a claim
 
 
 def test_a_merge_without_proof_gets_a_gap_node_after_the_merge() -> None:

@@ -25,6 +25,7 @@
     caused: { color: "#8e44ad", width: 1.5, type: "solid", curveness: 0.15 },
     closes: { color: "#2e86de", width: 2, type: "dashed", curveness: 0.25 },
     proves: { color: "#1e9e57", width: 2.5, type: "solid", curveness: 0.3 },
+    claims: { color: "#d63031", width: 2, type: "dotted", curveness: 0.3 },
     gap: { color: "#d63031", width: 2.5, type: "dashed", curveness: 0 }
   };
   var SYMBOLS = {
@@ -63,7 +64,7 @@
     if (!el) {
       return null;
     }
-    var chart = echarts.init(el, null, { renderer: "svg" });
+    var chart = echarts.init(el, "proof", { renderer: "svg" });
     charts[id] = chart;
     pending.push(
       new Promise(function (resolve) {
@@ -154,7 +155,7 @@
     });
     chart.setOption({
       animation: false,
-      grid: { left: 100, right: 40, top: 30, bottom: 50 },
+      grid: { left: 100, right: 120, top: 30, bottom: 60 },
       tooltip: {
         trigger: "item",
         confine: true,
@@ -171,7 +172,7 @@
         data: nodes.map(function (node, i) {
           return clock(node.at, i ? nodes[i - 1].at : null);
         }),
-        axisLabel: { fontSize: 9, interval: "auto", color: "#57606f" },
+        axisLabel: { fontSize: 9, lineHeight: 12, interval: "auto", color: "#57606f" },
         splitLine: { show: false }
       },
       yAxis: {
@@ -514,6 +515,9 @@
       ]
     });
   }
+
+  var PALETTE = ["#2e86de", "#8e44ad", "#e1a40b", "#16a085", "#c0392b", "#7f8c8d"];
+  echarts.registerTheme("proof", { color: PALETTE });
 
   var pages = {
     pr: function (page) {
