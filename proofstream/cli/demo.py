@@ -25,6 +25,7 @@ from proofstream.demo_planes import (
 )
 from proofstream.devstack.kafka import KafkaLauncher, broker_reachable
 from proofstream.evidence import record_evidence
+from proofstream.pages.serve import pages_url
 from proofstream.queries import analyst_queries
 from proofstream.settings import Settings, settings_env
 from proofstream.status import collect_status
@@ -93,6 +94,16 @@ def demo(
     _cli(settings, "evidence", "verify", artifact)
     console.rule("[bold]8. Replay: live == fold(log)")
     _cli(settings, "replay", "verify", "facts")
+    console.rule("[bold]9. Proof pages")
+    pr = workload.merged_prs[0]
+    report = (
+        settings.state_dir.resolve()
+        / "reports"
+        / f"pr-{pr.replace('/', '-').replace('#', '-')}.html"
+    )
+    _cli(settings, "report", "--pr", pr, "--out", str(report))
+    console.print(f"overview page: {pages_url(settings)} (served while `proofstream run` runs)")
+    console.print(f"report of {pr}: {report} (one file, works offline)", soft_wrap=True)
 
 
 def _emit(settings: Settings, runs: int, seed: int) -> tuple[Workload, str]:

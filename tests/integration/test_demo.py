@@ -48,3 +48,8 @@ def test_demo_runs_every_plane_and_ends_with_equal_digests(
     assert "DataHub Lite catalog" in out
     assert "verified 1 ledger entr" in out
     assert "equal: live == fold(log)" in out
+    port = local.processors.web_port
+    assert f"overview page: http://127.0.0.1:{port}/pages/" in out
+    report = local.state_dir.resolve() / "reports" / "pr-fractalops-portal-200.html"
+    assert f"report of fractalops/portal#200: {report}" in out
+    assert 'data-mark="verified"' in report.read_text()  # its evidence proved when written

@@ -130,8 +130,9 @@
           formatter: function () {
             return node.label;
           },
-          width: mark ? Math.max(slot * 2.6, 150) : Math.max(slot * 1.9, 60),
-          overflow: "truncate",
+          // marks are read whole; the other labels give way to their neighbours
+          width: mark ? undefined : Math.max(slot * 1.9, 60),
+          overflow: mark ? "none" : "truncate",
           fontSize: mark ? 12 : 10,
           fontWeight: mark ? "bold" : "normal",
           color: mark ? COLORS[node.status] : "#2f3640"
@@ -453,6 +454,7 @@
         {
           name: "p95",
           type: "bar",
+          itemStyle: { color: "#4b6584" },
           data: tools.map(function (t) {
             return { value: t.p95, itemStyle: { color: t.failures > 0.2 ? "#d63031" : "#4b6584" } };
           }),
