@@ -32,7 +32,8 @@ def default_cache_dir() -> Path:
 
 
 class BrokerSettings(BaseModel):
-    """The local single-node KRaft broker that ``proofstream kafka up`` launches."""
+    """The local KRaft brokers that ``proofstream kafka up`` launches: the single node
+    (default), the ``--nodes N`` cluster and the ``--secure`` SASL_SSL node."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -45,10 +46,25 @@ class BrokerSettings(BaseModel):
     heap: str = "512m"
     cache_dir: Path = Field(default_factory=default_cache_dir)
     ready_timeout_s: float = Field(default=60.0, gt=0)
+    cluster_port: int = Field(
+        default=19092,
+        ge=1,
+        le=65000,
+        description="Node i of the local cluster listens on cluster_port + 2(i-1), its "
+        "controller on the next port: 19092/19093, 19094/19095, 19096/19097.",
+    )
+    cluster_heap: str = "384m"
+    cluster_ready_timeout_s: float = Field(default=120.0, gt=0)
+    secure_port: int = Field(default=29092, ge=1, le=65535, description="SASL_SSL listener.")
+    secure_controller_port: int = Field(default=29093, ge=1, le=65535)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"{self.host}:{self.secure_port}"
 
 
 class Settings(BaseSettings):
