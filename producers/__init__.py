@@ -6,6 +6,7 @@ a :class:`Delivery` once the broker acknowledged the event; see
 telemetry) and :mod:`producers.records` for the key and headers on the wire.
 """
 
+from producers.connection import check_credentials
 from producers.producer import (
     AsyncEventProducer,
     Delivery,
@@ -27,6 +28,7 @@ __all__ = [
     "OutgoingRecord",
     "ProducerSettings",
     "TopicSettings",
+    "check_credentials",
     "encode_event",
     "ensure_topics",
     "message_key",

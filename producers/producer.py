@@ -14,6 +14,9 @@ Contract (DESIGN §Processing guarantees):
   (broker down, no leader) raises :class:`BrokerUnavailableError` (retryable); a
   record the broker refuses for good (too large, not authorized) raises
   :class:`DeliveryError` (permanent). librdkafka's errors are translated here.
+  Refused credentials or an untrusted broker certificate raise
+  :class:`~schemas.errors.AuthenticationError` at the first refusal (about a
+  second), with the records purged: never a wait for the delivery timeout.
   A failed ``emit_many`` may still have delivered some of its events; sending the
   whole batch again is safe because every consumer deduplicates by ``event_id``.
 * **Ordering.** The key is ``subject.run_id`` (else ``subject.project``); see
@@ -63,6 +66,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.propagate import inject
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, TracerProvider
 
+from producers.connection import AuthWatch
 from producers.records import OutgoingRecord, encode_event
 from producers.settings import ClientConfig, KafkaSettings, ProducerSettings
 from producers.spool import Spool, SpoolFullError
@@ -225,7 +229,10 @@ class _Core:
         self.settings = settings
         self.topic = topic or kafka.topics.events
         self.codec = codec or EventCodec(max_event_bytes=settings.max_event_bytes)
-        self.producer = Producer(producer_config(kafka, settings))
+        self.auth = AuthWatch(kafka)
+        self.producer = Producer(
+            {**producer_config(kafka, settings), "error_cb": self.auth.on_error}
+        )
         self.spool = (
             Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_segment_bytes)
             if settings.spool_dir is not None
@@ -255,6 +262,12 @@ class _Core:
     @property
     def wait_budget_s(self) -> float:
         return self.settings.delivery_timeout_ms / 1000 + _REPORT_GRACE_S
+
+    def purge_if_refused(self) -> None:
+        """After an authentication failure, drop every queued record at once (their
+        reports arrive as purged) instead of retrying until the delivery timeout."""
+        if self.auth.failure is not None:
+            self.producer.purge()
 
     def check_open(self) -> None:
         if self.closed:
@@ -373,7 +386,9 @@ class _Core:
 
     def settle(self, records: Sequence[OutgoingRecord], batch: _Batch) -> list[Delivery]:
         """Turn a completed batch into deliveries, spooling retryable failures if a
-        spool is configured, else raising the typed error of the first failure."""
+        spool is configured, else raising the typed error of the first failure.
+        An authentication failure wins: nothing is spooled that cannot be sent."""
+        self.auth.raise_if_failed()
         if not batch.done.is_set():
             # No report in time at all: librdkafka may still deliver them later.
             raise BrokerUnavailableError(
@@ -429,6 +444,7 @@ class _Core:
                 if segment.records:
                     batch = self.send(segment.records, traced=False, on_complete=None)
                     wait(batch, self.wait_budget_s)
+                    self.auth.raise_if_failed()
                     if not batch.done.is_set():
                         raise BrokerUnavailableError(f"{self.topic}: spool drain timed out")
                     for outcome in batch.outcomes:
@@ -463,11 +479,12 @@ def _with_trace(event: Event, context: Trace | None) -> Event:
     return event.model_copy(update={"trace": context})
 
 
-def _poll_wait(producer: Producer) -> _Waiter:
+def _poll_wait(core: _Core) -> _Waiter:
     def wait(batch: _Batch, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
         while not batch.done.is_set() and time.monotonic() < deadline:
-            producer.poll(_POLL_S)
+            core.producer.poll(_POLL_S)
+            core.purge_if_refused()
         return batch.done.is_set()
 
     return wait
@@ -505,7 +522,7 @@ class EventProducer:
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
         )
-        self._wait = _poll_wait(self._core.producer)
+        self._wait = _poll_wait(self._core)
         if self._core.has_spooled():
             try:
                 self._core.drain(self._wait)
@@ -643,6 +660,7 @@ class AsyncEventProducer:
     def _poll_loop(self) -> None:
         while not self._stop.is_set():
             self._core.producer.poll(_POLL_S)
+            self._core.purge_if_refused()
 
     async def emit(self, event: Event) -> Delivery:
         """Async :meth:`EventProducer.emit`: resolves once the broker acknowledged."""

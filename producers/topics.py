@@ -6,6 +6,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from producers.connection import AuthWatch, list_topics
 from producers.settings import KafkaSettings
 from schemas.errors import BrokerUnavailableError, ConfigError
 
@@ -33,20 +34,19 @@ def ensure_topics(
 
     The events topic keeps records forever (``retention.ms=-1``): it is the system
     of record. Raises :class:`BrokerUnavailableError` when the cluster cannot be
-    reached and :class:`ConfigError` when it refuses the request (e.g. more replicas
-    than brokers).
+    reached, :class:`AuthenticationError` at once when it refuses the credentials or
+    certificate, and :class:`ConfigError` when it refuses the request (e.g. more
+    replicas than brokers).
     """
-    admin = AdminClient(kafka.client_config())
+    watch = AuthWatch(kafka)
+    admin = AdminClient(kafka.client_config(), error_cb=watch.on_error)
     names = kafka.topics
     wanted = {
         names.events: {"retention.ms": "-1"},
         names.dlq: {"retention.ms": "-1"},
         names.proof_gaps: {},
     }
-    try:
-        existing = set(admin.list_topics(timeout=_TIMEOUT_S).topics)
-    except KafkaException as exc:
-        raise BrokerUnavailableError(f"cannot list topics: {exc}") from exc
+    existing = set(list_topics(admin, watch, _TIMEOUT_S).topics)
     pinned = (
         {} if min_insync_replicas is None else {"min.insync.replicas": str(min_insync_replicas)}
     )
