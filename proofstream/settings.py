@@ -1,19 +1,37 @@
 """The one ``Settings`` object, read from ``PROOFSTREAM_*`` variables and a secrets dir.
 
 Built once in ``proofstream.cli.main()`` and passed down. Nested parts use ``__``:
-``PROOFSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``. Secrets are read from files in
-the secrets directory (``kafka__sasl_password``), as External Secrets mounts them
-from OpenBao; environment variables are only the local-development fallback.
+``PROOFSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
+
+**Secrets** are ``SecretStr`` fields, read from files in the secrets directory
+(``PROOFSTREAM_SECRETS_DIR``, default ``/run/secrets/proofstream``, as External
+Secrets mounts them from OpenBao), one file per secret named ``<section>__<field>``
+(``kafka__sasl_password``); surrounding whitespace is stripped. A file wins over
+an environment variable, which is only the local-development fallback. This is
+pydantic-settings' own ``NestedSecretsSettingsSource`` (2.12+), configured with
+no prefix and ``__`` as the nesting delimiter, not a hand-rolled reader.
+:func:`secret_files` lists every file name; SECURITY.md documents them.
+
+Secret values never appear in ``repr``, ``model_dump(mode="json")`` (masked), the
+child-process environment (:func:`settings_env`) or validation errors
+(``hide_input_in_errors``): only the clients that need them call
+``get_secret_value()``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr, field_validator
+from pydantic_core import to_jsonable_python
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
@@ -23,7 +41,16 @@ from sinks.datahub import DataHubSettings
 from sinks.lineage import OpenLineageSettings
 from sinks.rdf import RdfSettings
 
-__all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
+__all__ = [
+    "BrokerSettings",
+    "ChronicleKeySettings",
+    "ClickHouseAuthSettings",
+    "ProcessorAuthSettings",
+    "Settings",
+    "default_cache_dir",
+    "secret_files",
+    "settings_env",
+]
 
 
 def default_cache_dir() -> Path:
@@ -67,8 +94,53 @@ class BrokerSettings(BaseModel):
         return f"{self.host}:{self.secure_port}"
 
 
+class ClickHouseAuthSettings(ClickHouseSettings):
+    """:class:`sinks.clickhouse.ClickHouseSettings` plus the server's password.
+
+    The password is its own secret (file ``clickhouse__password``), never part of the
+    DSN: a DSN carrying one is refused. The store passes it as
+    ``clickhouse_connect.get_client(dsn=dsn, password=...)`` for ``http(s)://`` DSNs
+    (an explicit password wins over the DSN's; chDB has none). The fields move into
+    ``ClickHouseSettings`` when the sinks rewrite lands.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
+
+    password: SecretStr | None = None
+
+    @field_validator("dsn")
+    @classmethod
+    def _no_password_in_dsn(cls, dsn: str | None) -> str | None:
+        if dsn is not None and urlsplit(dsn).password is not None:
+            # the message must not repeat the DSN: it holds the password
+            raise ValueError(
+                "the ClickHouse DSN must not carry a password; put it in the file "
+                "clickhouse__password in the secrets directory"
+            )
+        return dsn
+
+
+class ProcessorAuthSettings(ProcessorSettings):
+    """:class:`processors.settings.ProcessorSettings` plus the worker API's token."""
+
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token the worker's web API requires when it is bound to a "
+        "non-loopback address (file processors__api_token).",
+    )
+
+
+class ChronicleKeySettings(ChronicleSettings):
+    """:class:`sinks.chronicle.ChronicleSettings` plus the signing key's passphrase."""
+
+    signing_key_passphrase: SecretStr | None = None
+    """Passphrase of an encrypted PEM signing key (file chronicle__signing_key_passphrase);
+    ``None`` for an unencrypted key."""
+
+
 class Settings(BaseSettings):
-    """Everything proofstream can be configured with. See the README's Configuration."""
+    """Everything proofstream can be configured with. See the README's Configuration
+    and SECURITY.md for the secrets."""
 
     model_config = SettingsConfigDict(
         env_prefix="PROOFSTREAM_",
@@ -76,46 +148,77 @@ class Settings(BaseSettings):
         case_sensitive=False,
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,
+        secrets_prefix="",
+        secrets_nested_delimiter="__",
     )
 
     state_dir: Path = Path(".proofstream")
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
-    processors: ProcessorSettings = Field(default_factory=ProcessorSettings)
-    clickhouse: ClickHouseSettings = Field(default_factory=ClickHouseSettings)
+    processors: ProcessorAuthSettings = Field(default_factory=ProcessorAuthSettings)
+    clickhouse: ClickHouseAuthSettings = Field(default_factory=ClickHouseAuthSettings)
     rdf: RdfSettings = Field(default_factory=RdfSettings)
     datahub: DataHubSettings = Field(default_factory=DataHubSettings)
-    chronicle: ChronicleSettings = Field(default_factory=ChronicleSettings)
+    chronicle: ChronicleKeySettings = Field(default_factory=ChronicleKeySettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The stock SecretsSettingsSource maps a file to a top-level field only; the
+        # nested source maps kafka__sasl_password to kafka.sasl_password. Files come
+        # before the environment: env vars are only the local fallback.
+        return (
+            init_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
+            env_settings,
+            dotenv_settings,
+        )
 
-_SECRETS = (
-    ("kafka", "sasl_password"),
-    ("kafka", "ssl_key_password"),
-    ("rdf", "password"),
-    ("datahub", "token"),
-    ("openlineage", "api_key"),
-)
+
+def secret_files(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """The file name of every secret in the secrets directory (``kafka__sasl_password``,
+    ...): each ``SecretStr`` field, found by walking the model. Pure."""
+    found: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}__{name}" if prefix else name
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        kinds = (annotation, *args)
+        if any(k in (SecretStr, SecretBytes) for k in kinds):
+            found.append(key)
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found += secret_files(kind, key)
+    return found
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """``PROOFSTREAM_*`` variables that rebuild ``settings`` in a child process
-    (the worker the demo starts). Secrets are left out: the child reads them from
-    the secrets directory or its own environment, as the parent did."""
+    (the worker the demo starts). Every secret is left out: the child reads it from
+    the secrets directory (or its own environment), as the parent did."""
     env: dict[str, str] = {}
 
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}__{key}".upper() if prefix else key.upper(), item)
-        elif value is not None:
-            env[f"PROOFSTREAM_{prefix}"] = (
-                value if isinstance(value, str) else json.dumps(value, default=str)
-            )
+    def walk(prefix: str, model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}__{name}" if prefix else name
+            if value is None or isinstance(value, SecretStr | SecretBytes):
+                continue
+            if isinstance(value, BaseModel):
+                walk(key, value)
+                continue
+            plain = to_jsonable_python(value)
+            text = plain if isinstance(plain, str) else json.dumps(plain)
+            env[f"PROOFSTREAM_{key.upper()}"] = text
 
-    data = settings.model_dump(mode="json", exclude_none=True)
-    for section, secret in _SECRETS:
-        data.get(section, {}).pop(secret, None)
-    walk("", data)
+    walk("", settings)
     return env
