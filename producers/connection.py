@@ -14,6 +14,7 @@ The messages name the user, mechanism, protocol and CA file, never a password.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any, Protocol
@@ -28,6 +29,9 @@ __all__ = ["AuthWatch", "auth_failure", "check_credentials", "list_topics"]
 
 _log = logging.getLogger(__name__)
 _SLICE_S = 0.5
+_ADDRESS = re.compile(r"^\S+://\S+?: ")
+"""librdkafka's ``sasl_ssl://host:port/bootstrap: `` prefix (the address is said once)."""
+_TIMING = re.compile(r" \(after \d+ms in state \w+\)$")
 _TLS_MARKERS = ("certificate verify failed", "SSL handshake failed", "ssl.ca.location")
 
 
@@ -84,15 +88,14 @@ class AuthWatch:
 
     def _describe(self, kind: str, reason: str) -> str:
         k = self._kafka
+        reason = _ADDRESS.sub("", _TIMING.sub("", reason)).strip()
         where = f"Kafka at {k.bootstrap_servers} ({k.security_protocol})"
         if kind == "tls":
             ca = k.ssl_ca_location or "the system's CA store"
-            return (
-                f"{where}: its TLS certificate is not trusted with ssl_ca_location={ca}: {reason}"
-            )
+            return f"{where}: its TLS certificate is not trusted (ssl_ca_location={ca}): {reason}"
         return (
-            f"{where} refused the credentials of {k.sasl_username!r} ({k.sasl_mechanism}); "
-            f"check the password file kafka__sasl_password in the secrets directory: {reason}"
+            f"{where} refused the credentials of {k.sasl_username!r} ({k.sasl_mechanism}): "
+            f"{reason}; check the password file kafka__sasl_password in the secrets directory"
         )
 
 

@@ -139,6 +139,9 @@ class SecureKafkaLauncher:
         tls = make_broker_tls(self._tls_dir, self._cfg.host)
         _ensure_password(self._admin_password_file)
         _ensure_password(self.client.password_file)
+        (self.home / "client.env").write_text(
+            "".join(f"export {k}={v}\n" for k, v in self.client.env().items())
+        )
         node = self._node_for(tls)
         node.prepare(java, self._jars.classpath(), new_cluster_id())
         proc = node.start(java, self._jars.classpath())
