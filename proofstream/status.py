@@ -1,4 +1,5 @@
-"""``proofstream status``: lag, watermarks, DLQ counts and sink health per projection."""
+"""``proofstream status``: lag, watermarks, DLQ counts and sink health per projection,
+and the Kafka brokers and partitions behind them (down, out of sync, under min ISR)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.dlq import parse_dead_letter_headers
 from processors.offsets import committed_offsets
+from producers.settings import KafkaSettings
+from proofstream.kafka_health import cluster_health
 from proofstream.pipeline import open_sink
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
@@ -41,12 +44,21 @@ def collect_status(
         "end_offsets": ends,
         "dlq_records": dlq_total,
         "worker": "running" if worker else "not running",
+        "kafka": _kafka_health(kafka),
         "projections": {},
     }
     for name in projections:
         group = f"{settings.processors.group_prefix}.{name}"
-        committed = committed_offsets(kafka, group, kafka.topics.events, list(ends))
-        lag = sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
+        lag: int | None
+        offsets_error: str | None
+        try:
+            committed = committed_offsets(kafka, group, kafka.topics.events, list(ends))
+        except BrokerUnavailableError as exc:
+            # a group coordinator moving away from a failed broker: report the rest
+            committed, lag, offsets_error = {}, None, str(exc)
+        else:
+            lag = sum(max(0, end - committed.get(p, 0)) for p, end in ends.items())
+            offsets_error = None
         if worker is not None and name in worker["projections"]:
             live = worker["projections"][name]
             health, marks = live["health"], live["watermark"]
@@ -59,6 +71,7 @@ def collect_status(
             "health": health,
             "lag": lag,
             "committed": committed,
+            "offsets_error": offsets_error,
             "watermark": marks,
             "dead_letters": dlq_by_projection.get(name, 0),
         }
@@ -113,3 +126,12 @@ def _direct(settings: Settings, name: str) -> tuple[str, list[dict[str, Any]]]:
         sink.close()
     watermark = [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(marks.items())]
     return "ok (worker not running)", watermark
+
+
+def _kafka_health(kafka: KafkaSettings) -> dict[str, Any]:
+    """Brokers down or out of sync and partitions at risk for the events and DLQ
+    topics (:mod:`proofstream.kafka_health`); an ``error`` key when unreadable."""
+    try:
+        return cluster_health(kafka, [kafka.topics.events, kafka.topics.dlq]).as_dict()
+    except BrokerUnavailableError as exc:
+        return {"state": "unknown", "error": str(exc)}
