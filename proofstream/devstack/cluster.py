@@ -91,8 +91,8 @@ class KafkaCluster:
     ``up``/``down`` are idempotent; ``down`` and ``kill_node`` only ever signal JVMs
     whose pid file and command line belong to this state directory. ``ports``
     overrides the ports derived from ``broker.cluster_port`` (tests pick free ones);
-    ``log_dirs_per_node=2`` gives each node a second data directory (JBOD), so one
-    disk can fail while the node lives on.
+    ``log_dirs_per_node=2`` gives each node a second data directory (JBOD) and the
+    metadata log a directory of its own, so one disk can fail while the node lives on.
     """
 
     def __init__(
@@ -131,8 +131,17 @@ class KafkaCluster:
         return self.layout_file.exists()
 
     def log_dirs(self, node_id: int) -> list[Path]:
+        """The node's data directories (``log.dirs``)."""
         home = self.home / f"node-{node_id}"
         return [home / f"data-{n}" for n in range(self.layout.log_dirs_per_node)]
+
+    def metadata_dir(self, node_id: int) -> Path:
+        """Where the node keeps the KRaft metadata log: the first data directory, or a
+        directory of its own with several data directories, so that any one of them
+        can fail without taking the metadata log (and the node) down."""
+        if self.layout.log_dirs_per_node == 1:
+            return self.log_dirs(node_id)[0]
+        return self.home / f"node-{node_id}" / "metadata"
 
     def node(self, node_id: int) -> KafkaNode:
         if node_id not in self.layout.node_ids:
@@ -143,7 +152,8 @@ class KafkaCluster:
                 home=self.home / f"node-{node_id}",
                 heap=self._cfg.cluster_heap,
                 properties=self._properties(node_id),
-                log_dirs=self.log_dirs(node_id),
+                log_dirs=sorted({*self.log_dirs(node_id), self.metadata_dir(node_id)}),
+                jvm_options=self._cfg.jvm_options,
             )
         )
 
@@ -269,8 +279,8 @@ class KafkaCluster:
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            # the first directory also holds the KRaft metadata log
             "log.dirs": ",".join(str(d) for d in self.log_dirs(node_id)),
+            "metadata.log.dir": str(self.metadata_dir(node_id)),
             "num.partitions": "3",
             "default.replication.factor": rf,
             "min.insync.replicas": isr,

@@ -110,6 +110,7 @@ class KafkaLauncher:
                     broker.host, broker.port, broker.controller_port, data
                 ),
                 log_dirs=(data,),
+                jvm_options=broker.jvm_options,
             )
         )
 

@@ -56,7 +56,8 @@ class NodeSpec:
 
     ``properties`` is the whole ``server.properties``; ``log_dirs`` are the data
     directories it names (the first also holds the KRaft metadata log);
-    ``format_args`` are extra ``kafka-storage format`` arguments (``--add-scram``).
+    ``format_args`` are extra ``kafka-storage format`` arguments (``--add-scram``);
+    ``jvm_options`` extra JVM flags (``BrokerSettings.jvm_options``).
     """
 
     node_id: int
@@ -65,6 +66,7 @@ class NodeSpec:
     properties: Mapping[str, str]
     log_dirs: Sequence[Path]
     format_args: Sequence[str] = field(default=())
+    jvm_options: Sequence[str] = field(default=())
 
 
 class KafkaNode:
@@ -158,6 +160,7 @@ class KafkaNode:
                     f"-Xms{self.spec.heap}",
                     f"-Xmx{self.spec.heap}",
                     "-XX:+UseG1GC",
+                    *self.spec.jvm_options,
                     "-Djava.awt.headless=true",
                     f"-Dlog4j2.configurationFile={self.home / 'log4j2.properties'}",
                     f"-Dkafka.logs.dir={self.home}",

@@ -201,6 +201,7 @@ class SecureKafkaLauncher:
                 properties=properties,
                 log_dirs=(data,),
                 format_args=format_args,
+                jvm_options=self._cfg.jvm_options,
             )
         )
 
