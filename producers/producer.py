@@ -269,6 +269,14 @@ class _Core:
         if self.auth.failure is not None:
             self.producer.purge()
 
+    def release(self) -> None:
+        """Destroy the librdkafka client when nothing is pending any more, so its
+        connections and reconnect attempts end with ``close()`` (after a refused
+        password they would go on in the background for as long as the object lives).
+        Records still pending keep the client, as before."""
+        if len(self.producer) == 0:
+            self.producer.close()
+
     def check_open(self) -> None:
         if self.closed:
             raise RuntimeError("the producer is closed")
@@ -586,14 +594,15 @@ class EventProducer:
         self.drain_spool()
 
     def close(self) -> None:
-        """Flush, then refuse further emits. Idempotent; raises what ``flush`` raises
-        (the producer is closed anyway)."""
+        """Flush, then refuse further emits and release the client when nothing is
+        pending. Idempotent; raises what ``flush`` raises (the producer is closed anyway)."""
         if self._core.closed:
             return
         try:
             self.flush()
         finally:
             self._core.closed = True
+            self._core.release()
 
     def __enter__(self) -> Self:
         return self
@@ -718,6 +727,7 @@ class AsyncEventProducer:
             self._core.closed = True
             self._stop.set()
             await asyncio.to_thread(self._poller.join)
+            self._core.release()
 
     async def __aenter__(self) -> Self:
         if self._core.has_spooled():
