@@ -33,6 +33,15 @@ EXPECTED = {
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def _no_proofstream_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests build Settings from files and chosen variables only: the caller's
+    PROOFSTREAM_* (CI points the tests at another broker) must not leak in."""
+    for key in list(os.environ):
+        if key.startswith("PROOFSTREAM_"):
+            monkeypatch.delenv(key)
+
+
 def _value(settings: Settings, section: str, field: str) -> str:
     secret = getattr(getattr(settings, section), field)
     assert isinstance(secret, SecretStr), f"{section}.{field} is {secret!r}"
