@@ -94,7 +94,8 @@ class WorkerRun:
         return self.proc.poll() is None
 
     def stop(self, timeout_s: float = 60.0) -> int:
-        """SIGTERM (graceful), SIGKILL after ``timeout_s``; returns the exit code."""
+        """SIGTERM (graceful), SIGKILL after ``timeout_s``; returns the exit code.
+        Idempotent: a stopped worker just reports its exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

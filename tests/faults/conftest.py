@@ -17,7 +17,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -132,9 +132,13 @@ class Scenario:
     env: dict[str, str]
     group: str
     state_dir: Path
+    workers: list[WorkerRun] = field(default_factory=list)
 
     def start_worker(self) -> WorkerRun:
-        return WorkerRun(self.env, self.state_dir / "worker.log")
+        """A worker that is stopped when the test ends, whatever happens in it."""
+        worker = WorkerRun(self.env, self.state_dir / "worker.log")
+        self.workers.append(worker)
+        return worker
 
 
 @pytest.fixture()
@@ -149,7 +153,7 @@ def scenario(
     fault_root: Path,
     engine: str | None,
     request: pytest.FixtureRequest,
-) -> Scenario:
+) -> Iterator[Scenario]:
     name = request.node.name.replace("[", "-").replace("]", "")[:40]
     suffix = uuid.uuid4().hex[:8]
     tmp_path = fault_root / f"{name}-{suffix}"
@@ -177,4 +181,7 @@ def scenario(
         replication=3,
         engine=engine,
     )
-    return Scenario(kafka, env, facts_group(group_prefix), state_dir)
+    scenario = Scenario(kafka, env, facts_group(group_prefix), state_dir)
+    yield scenario
+    for worker in scenario.workers:
+        worker.stop()

@@ -198,8 +198,9 @@ def _status_kafka(scenario: Scenario) -> dict[str, object] | None:
 # and UnknownTopicOrPartition; the Java consumer and librdkafka do): after a leader's
 # log directory fails it keeps fetching from that leader until the periodic refresh
 # (metadata_max_age_ms, 5 minutes). Measured here: no progress for the whole 240 s
-# wait. So this fault runs on the batch engine (librdkafka), which fails over at once;
-# see docs/kafka-ops.md for the faust-side fix (consumer_metadata_max_age_ms).
+# wait. So this fault runs on the batch engine (librdkafka), which fails over at once.
+# With consumer_metadata_max_age_ms=10_000 on the projections' faust.App the faust
+# engine passed too (tried once; docs/kafka-ops.md): switch back when that lands.
 @pytest.mark.parametrize("engine", ["batch"])
 def test_a_full_disk_on_one_node(fault_cluster: FaultCluster, scenario: Scenario) -> None:
     """The node-3 data directory holding this test's partitions fills up (a 64 MB
