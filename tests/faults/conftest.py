@@ -5,7 +5,7 @@ Every node has two data directories and its KRaft metadata log in a third, so on
 data directory can fail while the node lives on. Node 3's data directories are 64 MB
 tmpfs mounts when this process may mount them (root with CAP_SYS_ADMIN), so a test
 can fill one up while the node keeps running; otherwise they are plain directories
-that a test deletes. Kafka places a topic's new partitions in one directory (the one
+that a test makes unwritable. Kafka places a topic's new partitions in one directory (the one
 with the fewest partitions), so a test breaks whichever one holds its topic.
 """
 
