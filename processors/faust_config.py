@@ -18,12 +18,15 @@ def faust_broker_url(kafka: KafkaSettings) -> str:
 
 
 def faust_credentials(kafka: KafkaSettings) -> Any:
-    """faust's SASL credentials from the Kafka settings (``None`` for PLAINTEXT)."""
+    """faust's credentials from the Kafka settings: SASL (over TLS for SASL_SSL), TLS
+    alone for SSL, ``None`` for PLAINTEXT."""
+    context = kafka.ssl_context()  # None unless SSL or SASL_SSL
     if kafka.sasl_mechanism in (None, "OAUTHBEARER") or kafka.sasl_username is None:
-        return None
+        return None if context is None else faust.SSLCredentials(context)
     password = kafka.sasl_password.get_secret_value() if kafka.sasl_password else ""
     return faust.SASLCredentials(
         username=kafka.sasl_username,
         password=password,
         mechanism=kafka.sasl_mechanism,
+        ssl_context=context,
     )

@@ -15,6 +15,7 @@ Modules: ``producer`` (:class:`EventProducer` and the contract), ``async_produce
 
 from producers.async_producer import AsyncEventProducer
 from producers.config import producer_config
+from producers.connection import check_credentials
 from producers.delivery import Delivery
 from producers.errors import translate_kafka_error
 from producers.producer import EventProducer
@@ -34,6 +35,7 @@ __all__ = [
     "OutgoingRecord",
     "ProducerSettings",
     "TopicSettings",
+    "check_credentials",
     "encode_event",
     "ensure_topics",
     "message_key",

@@ -94,6 +94,7 @@ class AsyncEventProducer(ProducerBase):
             self._core.closed = True
             self._stop.set()
             await asyncio.to_thread(self._poller.join)
+            self._core.release()
 
     async def __aenter__(self) -> Self:
         if self._core.has_spooled():

@@ -37,6 +37,7 @@ from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import TracerProvider
 
 from producers.config import producer_config
+from producers.connection import AuthWatch
 from producers.delivery import Delivery, PendingBatch
 from producers.errors import translate_kafka_error
 from producers.records import Header, Row
@@ -95,7 +96,11 @@ class ProducerCore:
         self.telemetry = ProducerTelemetry(
             self.topic, kafka.client_id, tracer_provider, meter_provider
         )
-        self.producer = Producer(producer_config(kafka, settings))
+        # refused credentials or an untrusted certificate end every wait at once
+        self.auth = AuthWatch(kafka)
+        self.producer = Producer(
+            {**producer_config(kafka, settings), "error_cb": self.auth.on_error}
+        )
         self.spool = (
             Spool(settings.spool_dir, settings.spool_max_bytes, settings.spool_segment_bytes)
             if settings.spool_dir is not None
@@ -115,8 +120,20 @@ class ProducerCore:
             raise RuntimeError("the producer is closed")
 
     def poll(self, timeout_s: float) -> None:
-        """Serve delivery reports for up to ``timeout_s``: every waiting loop calls this."""
+        """Serve delivery reports for up to ``timeout_s``: every waiting loop calls this.
+        After an authentication failure every queued record is purged at once (their
+        reports arrive as purged) instead of retrying until the delivery timeout."""
         self.producer.poll(timeout_s)
+        if self.auth.failure is not None:
+            self.producer.purge()
+
+    def release(self) -> None:
+        """Destroy the librdkafka client when nothing is pending any more, so its
+        connections and reconnect attempts end with ``close()`` (after a refused
+        password they would go on in the background for as long as the object lives).
+        Records still pending keep the client."""
+        if len(self.producer) == 0:
+            self.producer.close()
 
     # -- 1. validate ------------------------------------------------------------
 
@@ -174,6 +191,7 @@ class ProducerCore:
         error of the first failure unless every failure is retryable and the
         spool took the failed records (their deliveries say ``spooled``).
         """
+        self.auth.raise_if_failed()  # nothing is spooled that could never be sent
         if not batch.done.is_set():
             why = f"{self.topic}: no delivery report within {self.wait_budget_s:.0f}s"
             self.telemetry.finish(batch, failure=why)
@@ -240,6 +258,7 @@ class ProducerCore:
                     batch = PendingBatch(self.topic, rows, None, observe=self.telemetry.delivered)
                     self._produce(batch, [])
                     wait(batch, self.wait_budget_s)
+                    self.auth.raise_if_failed()
                     if not batch.done.is_set():
                         self.telemetry.finish(batch, failure="spool drain timed out")
                         raise BrokerUnavailableError(f"{self.topic}: spool drain timed out")

@@ -15,7 +15,9 @@ Contract (DESIGN §Processing guarantees):
   (broker down, no leader) raises :class:`BrokerUnavailableError` (retryable); a
   record the broker refuses for good (too large, not authorized) raises
   :class:`DeliveryError` (permanent). librdkafka's errors are translated in
-  :mod:`producers.errors`.
+  :mod:`producers.errors`. Refused credentials or an untrusted broker certificate
+  raise :class:`~schemas.errors.AuthenticationError` at the first refusal (about a
+  second), with the records purged: never a wait for the delivery timeout.
   A failed ``emit_many`` may still have delivered some of its events; sending the
   whole batch again is safe because every consumer deduplicates by ``event_id``.
 * **Ordering.** The key is ``subject.run_id`` (else ``subject.project``); see
@@ -132,14 +134,15 @@ class EventProducer(ProducerBase):
         self.drain_spool()
 
     def close(self) -> None:
-        """Flush, then refuse further emits. Idempotent; raises what ``flush`` raises
-        (the producer is closed anyway)."""
+        """Flush, then refuse further emits and release the client when nothing is
+        pending. Idempotent; raises what ``flush`` raises (the producer is closed anyway)."""
         if self._core.closed:
             return
         try:
             self.flush()
         finally:
             self._core.closed = True
+            self._core.release()
 
     def __enter__(self) -> Self:
         return self

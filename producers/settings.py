@@ -7,6 +7,7 @@ hands these parts down; nothing here reads ``os.environ``.
 
 from __future__ import annotations
 
+import ssl
 from pathlib import Path
 from typing import Literal
 
@@ -76,6 +77,28 @@ class KafkaSettings(BaseModel):
         if self.ssl_key_password is not None:
             conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
         return conf
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for Python clients (aiokafka under faust), equivalent to the
+        librdkafka ``ssl.*`` settings: ``None`` unless the protocol is ``SSL`` or
+        ``SASL_SSL``; trusts ``ssl_ca_location`` (else the system CAs), verifies the
+        host name, and presents the client certificate when one is configured.
+
+        Reads the certificate files: call it where the client is built. Raises
+        ``OSError``/``ssl.SSLError`` for unreadable or invalid files.
+        """
+        if self.security_protocol not in ("SSL", "SASL_SSL"):
+            return None
+        ca = str(self.ssl_ca_location) if self.ssl_ca_location is not None else None
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+        if self.ssl_certificate_location is not None:
+            key_password = self.ssl_key_password
+            context.load_cert_chain(
+                str(self.ssl_certificate_location),
+                str(self.ssl_key_location) if self.ssl_key_location is not None else None,
+                key_password.get_secret_value() if key_password is not None else None,
+            )
+        return context
 
 
 class ProducerSettings(BaseModel):

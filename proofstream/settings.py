@@ -1,19 +1,36 @@
 """The one ``Settings`` object, read from ``PROOFSTREAM_*`` variables and a secrets dir.
 
 Built once in ``proofstream.cli.main()`` and passed down. Nested parts use ``__``:
-``PROOFSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``. Secrets are read from files in
-the secrets directory (``kafka__sasl_password``), as External Secrets mounts them
-from OpenBao; environment variables are only the local-development fallback.
+``PROOFSTREAM_KAFKA__BOOTSTRAP_SERVERS=host:9092``.
+
+**Secrets** are ``SecretStr`` fields, read from files in the secrets directory
+(``PROOFSTREAM_SECRETS_DIR``, default ``/run/secrets/proofstream``, as External
+Secrets mounts them from OpenBao), one file per secret named ``<section>__<field>``
+(``kafka__sasl_password``); surrounding whitespace is stripped. A file wins over
+an environment variable, which is only the local-development fallback. This is
+pydantic-settings' own ``NestedSecretsSettingsSource`` (2.12+), configured with
+no prefix and ``__`` as the nesting delimiter, not a hand-rolled reader.
+:func:`secret_files` lists every file name; SECURITY.md documents them.
+
+Secret values never appear in ``repr``, ``model_dump(mode="json")`` (masked), the
+child-process environment (:func:`settings_env`) or validation errors
+(``hide_input_in_errors``): only the clients that need them call
+``get_secret_value()``.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
+from pydantic_core import to_jsonable_python
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from processors.settings import ProcessorSettings
 from producers.settings import KafkaSettings, ProducerSettings
@@ -23,7 +40,13 @@ from sinks.facts.settings import ClickHouseSettings
 from sinks.identity import RdfSettings
 from sinks.lineage import OpenLineageSettings
 
-__all__ = ["BrokerSettings", "Settings", "default_cache_dir", "settings_env"]
+__all__ = [
+    "BrokerSettings",
+    "Settings",
+    "default_cache_dir",
+    "secret_files",
+    "settings_env",
+]
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +55,8 @@ def default_cache_dir() -> Path:
 
 
 class BrokerSettings(BaseModel):
-    """The local single-node KRaft broker that ``proofstream kafka up`` launches."""
+    """The local KRaft brokers that ``proofstream kafka up`` launches: the single node
+    (default), the ``--nodes N`` cluster and the ``--secure`` SASL_SSL node."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -45,14 +69,36 @@ class BrokerSettings(BaseModel):
     heap: str = "512m"
     cache_dir: Path = Field(default_factory=default_cache_dir)
     ready_timeout_s: float = Field(default=60.0, gt=0)
+    cluster_port: int = Field(
+        default=19092,
+        ge=1,
+        le=65000,
+        description="Node i of the local cluster listens on cluster_port + 2(i-1), its "
+        "controller on the next port: 19092/19093, 19094/19095, 19096/19097.",
+    )
+    cluster_heap: str = "384m"
+    cluster_ready_timeout_s: float = Field(default=120.0, gt=0)
+    jvm_options: tuple[str, ...] = Field(
+        default=(),
+        description="Extra JVM flags for every local node, e.g. -XX:TieredStopAtLevel=1 "
+        "(C1 only: nodes start about twice as fast on 2 busy cores, run slower; the "
+        "fault tier uses it).",
+    )
+    secure_port: int = Field(default=29092, ge=1, le=65535, description="SASL_SSL listener.")
+    secure_controller_port: int = Field(default=29093, ge=1, le=65535)
 
     @property
     def bootstrap(self) -> str:
         return f"{self.host}:{self.port}"
 
+    @property
+    def secure_bootstrap(self) -> str:
+        return f"{self.host}:{self.secure_port}"
+
 
 class Settings(BaseSettings):
-    """Everything proofstream can be configured with. See the README's Configuration."""
+    """Everything proofstream can be configured with. See the README's Configuration
+    and SECURITY.md for the secrets."""
 
     model_config = SettingsConfigDict(
         env_prefix="PROOFSTREAM_",
@@ -60,6 +106,9 @@ class Settings(BaseSettings):
         case_sensitive=False,
         extra="ignore",
         frozen=True,
+        hide_input_in_errors=True,
+        secrets_prefix="",
+        secrets_nested_delimiter="__",
     )
 
     state_dir: Path = Path(".proofstream")
@@ -73,34 +122,61 @@ class Settings(BaseSettings):
     chronicle: ChronicleSettings = Field(default_factory=ChronicleSettings)
     openlineage: OpenLineageSettings = Field(default_factory=OpenLineageSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The stock SecretsSettingsSource maps a file to a top-level field only; the
+        # nested source maps kafka__sasl_password to kafka.sasl_password. Files come
+        # before the environment: env vars are only the local fallback.
+        return (
+            init_settings,
+            NestedSecretsSettingsSource(file_secret_settings),
+            env_settings,
+            dotenv_settings,
+        )
 
-_SECRETS = (
-    ("kafka", "sasl_password"),
-    ("kafka", "ssl_key_password"),
-    ("rdf", "password"),
-    ("datahub", "token"),
-    ("openlineage", "api_key"),
-    ("chronicle", "signing_key_passphrase"),
-)
+
+def secret_files(model: type[BaseModel] = Settings, prefix: str = "") -> list[str]:
+    """The file name of every secret in the secrets directory (``kafka__sasl_password``,
+    ...): each ``SecretStr`` field, found by walking the model. Pure."""
+    found: list[str] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}__{name}" if prefix else name
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        kinds = (annotation, *args)
+        if any(k in (SecretStr, SecretBytes) for k in kinds):
+            found.append(key)
+        for kind in kinds:
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                found += secret_files(kind, key)
+    return found
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """``PROOFSTREAM_*`` variables that rebuild ``settings`` in a child process
-    (the worker the demo starts). Secrets are left out: the child reads them from
-    the secrets directory or its own environment, as the parent did."""
+    (the worker the demo starts). Every secret is left out: the child reads it from
+    the secrets directory (or its own environment), as the parent did."""
     env: dict[str, str] = {}
 
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                walk(f"{prefix}__{key}".upper() if prefix else key.upper(), item)
-        elif value is not None:
-            env[f"PROOFSTREAM_{prefix}"] = (
-                value if isinstance(value, str) else json.dumps(value, default=str)
-            )
+    def walk(prefix: str, model: BaseModel) -> None:
+        for name in type(model).model_fields:
+            value = getattr(model, name)
+            key = f"{prefix}__{name}" if prefix else name
+            if value is None or isinstance(value, SecretStr | SecretBytes):
+                continue
+            if isinstance(value, BaseModel):
+                walk(key, value)
+                continue
+            plain = to_jsonable_python(value)
+            text = plain if isinstance(plain, str) else json.dumps(plain)
+            env[f"PROOFSTREAM_{key.upper()}"] = text
 
-    data = settings.model_dump(mode="json", exclude_none=True)
-    for section, secret in _SECRETS:
-        data.get(section, {}).pop(secret, None)
-    walk("", data)
+    walk("", settings)
     return env

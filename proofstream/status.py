@@ -1,4 +1,5 @@
-"""``proofstream status``: lag, watermarks, DLQ counts and store health per plane."""
+"""``proofstream status``: lag, watermarks, DLQ counts and store health per plane,
+and the Kafka brokers and partitions behind them (down, out of sync, under min ISR)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from processors.dlq import ALL_PROJECTIONS, parse_dead_letter_headers
+from producers.settings import KafkaSettings
+from proofstream.kafka_health import cluster_health
 from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
@@ -42,6 +45,7 @@ def collect_status(
         "end_offsets": {str(p): o for p, o in ends.items()},
         "dlq_records": dlq_total,
         "worker": "running" if worker else "not running",
+        "kafka": _kafka_health(kafka),
         "projections": {},
     }
     live = worker["projections"] if worker else {}
@@ -114,3 +118,12 @@ def _direct(settings: Settings, name: str) -> tuple[str, list[dict[str, Any]]]:
         store.close()
     watermark = [{"topic": t, "partition": p, "offset": o} for (t, p), o in sorted(marks.items())]
     return "ok (worker not running)", watermark
+
+
+def _kafka_health(kafka: KafkaSettings) -> dict[str, Any]:
+    """Brokers down or out of sync and partitions at risk for the events and DLQ
+    topics (:mod:`proofstream.kafka_health`); an ``error`` key when unreadable."""
+    try:
+        return cluster_health(kafka, [kafka.topics.events, kafka.topics.dlq]).as_dict()
+    except BrokerUnavailableError as exc:
+        return {"state": "unknown", "error": str(exc)}

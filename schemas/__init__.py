@@ -13,6 +13,7 @@ from schemas.codec import MAGIC, EventCodec, from_record, to_record
 from schemas.confluent import ConfluentCodec, SubjectStrategy
 from schemas.envelope import Actor, ActorKind, Producer, Subject, TeamType, Trace
 from schemas.errors import (
+    AuthenticationError,
     BrokerUnavailableError,
     ConfigError,
     DecodeError,
@@ -65,6 +66,7 @@ __all__ = [
     "Actor",
     "ActorKind",
     "AgentHandoff",
+    "AuthenticationError",
     "BrokerUnavailableError",
     "BrowserLeased",
     "BrowserReleased",

@@ -7,6 +7,7 @@ need to import a client library to handle a failure::
 
     ProofstreamError
     ├── ConfigError                 settings that cannot work (missing tool, bad DSN)
+    │   └── AuthenticationError     Kafka refused our credentials, or we refused its certificate
     ├── EventError                  an event that must not be accepted
     │   ├── InvalidEventError       fails the model or a seed rule; names the field
     │   └── DecodeError             bytes that are not a valid event; carries the raw bytes
@@ -26,6 +27,7 @@ retry with backoff on the first, send to the DLQ or fail loudly on the second.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BrokerUnavailableError",
     "ConfigError",
     "DecodeError",
@@ -48,6 +50,14 @@ class ProofstreamError(Exception):
 
 class ConfigError(ProofstreamError):
     """The configuration or the environment cannot work; the message says what to do."""
+
+
+class AuthenticationError(ConfigError):
+    """The server refused our credentials (SASL) or we refused its TLS certificate.
+
+    Retrying with the same settings fails the same way, so clients raise this at the
+    first refusal instead of retrying until a timeout. The message names the user,
+    mechanism and CA file, never a secret."""
 
 
 class EventError(ProofstreamError):

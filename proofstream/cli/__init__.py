@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 from pydantic import ValidationError
 
+from producers import check_credentials
 from proofstream.cli import (
     archive,
     catalog,
@@ -32,7 +33,7 @@ from proofstream.settings import Settings
 from proofstream.telemetry import configure_telemetry
 from schemas.errors import ProofstreamError
 
-__all__ = ["app", "build_settings", "main"]
+__all__ = ["KAFKA_COMMANDS", "app", "build_settings", "main"]
 
 DEFAULT_SECRETS_DIR = Path("/run/secrets/proofstream")
 
@@ -42,6 +43,18 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+KAFKA_COMMANDS = frozenset({"demo", "emit", "tail", "run", "status", "replay", "archive", "dlq"})
+"""Commands that talk to the configured Kafka cluster: their credentials are checked
+first, so a refused password or an untrusted certificate ends them in about a
+second with one line and exit code 2, whatever client they use underneath."""
+
+
+@app.callback()
+def _check_kafka_credentials(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand in KAFKA_COMMANDS and isinstance(ctx.obj, Settings):
+        check_credentials(ctx.obj.kafka)  # free for PLAINTEXT
+
+
 app.add_typer(kafka.app, name="kafka")
 app.add_typer(schemas.app, name="schemas")
 app.add_typer(replay.app, name="replay")

@@ -26,7 +26,7 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 def console_error(message: str) -> None:
     """Print an expected failure as one readable line on stderr."""
-    _err.print(f"[bold red]error:[/bold red] {message}", highlight=False)
+    _err.print(f"[bold red]error:[/bold red] {message}", highlight=False, soft_wrap=True)
     sys.stderr.flush()
 
 

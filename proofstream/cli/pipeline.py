@@ -110,23 +110,38 @@ def status(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """For each projection: consumer lag, watermark per partition, DLQ count, sink health."""
+    """For each projection: consumer lag, watermark per partition, DLQ count, sink health;
+    and the Kafka brokers that are down or out of sync (``kafka`` in --json)."""
     settings = settings_of(ctx)
     report = collect_status(settings, list(settings.processors.projections))
     # the proof pages are served by a running worker (proofstream.pages.serve)
     report["pages"] = pages_url(settings) if report["worker"] == "running" else None
     if json_out:
-        typer.echo(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        typer.echo(
+            orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+        )
         return
     console.print(
         f"log {report['topic']}: end offsets {report['end_offsets']}  "
         f"DLQ records: {report['dlq_records']}  worker: {report['worker']}",
         highlight=False,
     )
+    health = report["kafka"]
+    brokers = health.get("brokers", {})
+    line = (
+        f"kafka: {health['state']}  brokers alive {brokers.get('alive', '?')}  "
+        f"down {brokers.get('down', [])}  out of sync {sorted(brokers.get('degraded', {}))}"
+    )
+    if health.get("under_min_isr"):
+        line += f"  under min ISR: {', '.join(health['under_min_isr'])}"
+    if "error" in health:
+        line += f"  ({health['error']})"
+    console.print(line, highlight=False)
     table = Table("projection", "health", "lag", "watermark (partition:offset)", "DLQ")
     for name, item in report["projections"].items():
         marks = " ".join(f"{w['partition']}:{w['offset']}" for w in item["watermark"]) or "-"
-        table.add_row(name, item["health"], str(item["lag"]), marks, str(item["dead_letters"]))
+        lag = "?" if item["lag"] is None else str(item["lag"])
+        table.add_row(name, item["health"], lag, marks, str(item["dead_letters"]))
     console.print(table)
     if report["pages"]:
         console.print(f"proof pages: {report['pages']}", highlight=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from schemas.errors import ConfigError
 
@@ -17,7 +17,7 @@ class ClickHouseSettings(BaseModel):
     (``chdb://<state_dir>/clickhouse``); ``http(s)://user@host:8123`` a server, whose
     password comes from the secrets directory (``clickhouse__password``), never the DSN."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     dsn: str | None = None
     database: str = "proofstream"
@@ -35,6 +35,17 @@ class ClickHouseSettings(BaseModel):
     query_max_threads: int = Field(
         default=1, ge=1, description="Threads one analyst query may use (ingestion keeps the rest)."
     )
+
+    @field_validator("dsn")
+    @classmethod
+    def _no_password_in_dsn(cls, dsn: str | None) -> str | None:
+        if dsn is not None and urlsplit(dsn).password is not None:
+            # the message must not repeat the DSN: it holds the password
+            raise ValueError(
+                "the ClickHouse DSN must not carry a password; put it in the file "
+                "clickhouse__password in the secrets directory"
+            )
+        return dsn
 
     def resolve_dsn(self, state_dir: Path) -> str:
         """The DSN to connect to: ``dsn`` as given, else ``chdb://<abs state_dir>/clickhouse``.

@@ -185,6 +185,7 @@ def test_public_api_is_pinned() -> None:
         "OutgoingRecord",
         "ProducerSettings",
         "TopicSettings",
+        "check_credentials",
         "encode_event",
         "ensure_topics",
         "message_key",
