@@ -7,9 +7,10 @@ hands these parts down; nothing here reads ``os.environ``.
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
@@ -17,7 +18,8 @@ from schemas.rules import MAX_EVENT_BYTES
 
 __all__ = ["ClientConfig", "KafkaSettings", "ProducerSettings", "TopicSettings"]
 
-ClientConfig = dict[str, str | int | float | bool]
+# librdkafka properties (str, int, float, bool) plus the "logger" object
+ClientConfig = dict[str, Any]
 """librdkafka properties, in the shape confluent-kafka's clients accept."""
 
 
@@ -58,6 +60,10 @@ class KafkaSettings(BaseModel):
         Pure: builds a new dict on every call, reveals secrets only inside it.
         """
         conf: ClientConfig = {
+            # librdkafka's own log lines (a coordinator still loading, a broker going
+            # away) go through Python logging at the configured level, never raw to
+            # the terminal
+            "logger": logging.getLogger("librdkafka"),
             "bootstrap.servers": self.bootstrap_servers,
             "client.id": self.client_id,
             "security.protocol": self.security_protocol.lower(),

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretBytes, SecretStr
 from pydantic_core import to_jsonable_python
@@ -112,6 +113,10 @@ class Settings(BaseSettings):
     )
 
     state_dir: Path = Path(".proofstream")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="warning",
+        description="Level of every library's log lines (librdkafka's included), on stderr.",
+    )
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     broker: BrokerSettings = Field(default_factory=BrokerSettings)

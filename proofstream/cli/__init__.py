@@ -28,7 +28,7 @@ from proofstream.cli import (
     report,
     schemas,
 )
-from proofstream.cli.common import console_error
+from proofstream.cli.common import configure_logging, console_error
 from proofstream.settings import Settings
 from proofstream.telemetry import configure_telemetry
 from schemas.errors import ProofstreamError
@@ -86,6 +86,7 @@ def main() -> None:
     except ValidationError as exc:
         console_error(f"invalid configuration: {exc}")
         raise SystemExit(2) from exc
+    configure_logging(settings.log_level)
     configure_telemetry(os.environ)
     # DataHub's client writes a telemetry id under ~/.datahub when its modules are
     # first imported (inside the catalog sink), unless this is set beforehand; the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 import typer
 from rich.console import Console
@@ -31,7 +32,13 @@ def console_error(message: str) -> None:
 
 
 def configure_logging(level: str) -> None:
-    """Route every library's logging through Python logging at ``level``, on stderr."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    """Route every library's logging through Python logging at ``level``, on stderr,
+    with ISO 8601 UTC times. Called by ``main()`` with ``PROOFSTREAM_LOG_LEVEL`` and
+    again by ``run --loglevel``, which wins (``force``)."""
+    handler = logging.StreamHandler()
+    formatter = logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ"
     )
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)

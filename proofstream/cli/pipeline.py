@@ -45,7 +45,10 @@ def run(
         int | None,
         typer.Option("--port", help="API port (default PROOFSTREAM_PROCESSORS__WEB_PORT)."),
     ] = None,
-    loglevel: Annotated[str, typer.Option(help="Log level of the worker.")] = "warning",
+    loglevel: Annotated[
+        str | None,
+        typer.Option(help="Log level of the worker (default PROOFSTREAM_LOG_LEVEL, warning)."),
+    ] = None,
     with_parent: Annotated[bool, typer.Option("--with-parent", hidden=True)] = False,
 ) -> None:
     """Run the live worker until SIGTERM: one consumer, every plane in its lane.
@@ -58,7 +61,8 @@ def run(
     if port is not None:
         processors = settings.processors.model_copy(update={"web_port": port})
         settings = settings.model_copy(update={"processors": processors})
-    configure_logging(loglevel)
+    level = loglevel or settings.log_level
+    configure_logging(level)
     if with_parent:
         exit_with_parent()
     ensure_topics(settings.kafka)
@@ -72,7 +76,7 @@ def run(
         services.append(ChildWorker(settings, child, web_port + 1, dict(os.environ)))
     layout = ", ".join(here) + (f" | child process: {', '.join(child)}" if child else "")
     console.print(f"worker: {layout}; API on http://{settings.processors.web_host}:{web_port}")
-    run_worker(worker.web_app, services, worker.api, loglevel)
+    run_worker(worker.web_app, services, worker.api, level)
 
 
 def query(

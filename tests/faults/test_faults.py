@@ -25,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from tests.faults.conftest import DISK_NODE, FaultCluster, Scenario
 from tests.faults.load import Load
-from tests.pipeline_process import GroupProgress, cli, read_facts
+from tests.pipeline_process import GroupProgress, WorkerRun, cli, read_facts
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.faults
@@ -248,3 +248,61 @@ def test_a_full_disk_on_one_node(fault_cluster: FaultCluster, scenario: Scenario
     finally:
         disk.chmod(0o755)
         (disk / "filler").unlink(missing_ok=True)
+
+
+STOP_TIMEOUT_S = 5.0
+"""The worker's ``processors.stop_timeout_s`` in the SIGTERM test: the longest wait for
+a batch in flight; the bound on the whole stop adds the hosts' own shutdown."""
+
+
+def test_sigterm_with_every_node_down(fault_cluster: FaultCluster, scenario: Scenario) -> None:
+    """The whole cluster stops first (controlled shutdown of all three nodes), then the
+    worker gets SIGTERM: it exits by itself, with code 0, within a bounded time, and
+    a second worker started once the cluster is back completes the facts with nothing
+    lost and nothing doubled (what the first could not commit is applied again and
+    deduplicated by the store)."""
+    env = {**scenario.env, "PROOFSTREAM_PROCESSORS__STOP_TIMEOUT_S": str(STOP_TIMEOUT_S)}
+    first = WorkerRun(env, scenario.state_dir / "worker-1.log")
+    scenario.workers.append(first)
+    progress = GroupProgress(scenario.kafka, scenario.group)
+    load = Load(scenario.kafka).start()
+    try:
+        load.wait_acked(WARMUP)
+        wait_until(
+            lambda: (p := progress.read()) and p.committed > 0,
+            timeout=180,
+            interval=0.5,
+            what=f"the worker consuming ({first.tail(5)})",
+        )
+    finally:
+        load.stop()
+        progress.close()
+    fault_cluster.cluster.down()
+    try:
+        began = time.monotonic()
+        # SIGKILL only after 60 s: a worker still running then fails the test below
+        code = first.stop(timeout_s=60.0)
+        took = time.monotonic() - began
+        print(f"\n[sigterm, cluster down] exit code {code} after {took:.1f}s")
+        assert code == 0, f"exit code {code}:\n{first.tail()}"
+        assert took < STOP_TIMEOUT_S + 30, first.tail()
+    finally:
+        fault_cluster.cluster.up()
+        fault_cluster.wait_healthy([scenario.kafka.topics.events, "__consumer_offsets"])
+    second = scenario.start_worker()
+    progress = GroupProgress(scenario.kafka, scenario.group)
+    try:
+        wait_until(
+            lambda: (p := progress.read()) and p.lag == 0,
+            timeout=240,
+            interval=0.5,
+            what=f"the second worker caught up ({second.tail(5)})",
+        )
+    finally:
+        progress.close()
+    second.stop()
+    facts = read_facts(scenario.env)
+    lost = load.acked - facts.ids
+    assert not lost, f"{len(lost)} acknowledged events have no fact, e.g. {sorted(lost)[:3]}"
+    assert facts.rows == len(facts.ids)
+    assert not facts.ids - load.sent
