@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from proofstream.settings import Settings
+from proofstream.text import iso_utc
 from schemas.codec import EventCodec
 from schemas.errors import DecodeError
 
@@ -57,7 +58,7 @@ def show_proof_gaps(console: Console, gaps: list[Any], expected: tuple[str, ...]
     table = Table("PR", "merged at", "window (s)", title="proof gaps (fractalops.proof-gaps.v1)")
     for gap in gaps:
         if gap.event_type == "proof.gap.detected" and gap.pr_ref in expected:
-            table.add_row(gap.pr_ref, gap.merged_at.isoformat(), str(gap.window_seconds))
+            table.add_row(gap.pr_ref, iso_utc(gap.merged_at), str(gap.window_seconds))
     console.print(table)
     missing = sorted(set(expected) - open_gaps)
     verdict = (

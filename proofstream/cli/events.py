@@ -29,6 +29,7 @@ from confluent_kafka import (
 
 from producers import EventProducer, encode_event, ensure_topics
 from proofstream.cli.common import console, console_error, settings_of
+from proofstream.text import iso_utc
 from schemas.codec import EventCodec
 from schemas.errors import DecodeError, InvalidEventError, ProofstreamError
 from schemas.events import Event
@@ -125,7 +126,7 @@ def summarize(event: Event, partition: int, offset: int) -> str:
         payload.append(f"{name}={text if len(text) <= 60 else text[:57] + '...'}")
     subject = event.subject
     return (
-        f"{event.occurred_at.isoformat(timespec='milliseconds')}  {event.event_type:<24} "
+        f"{iso_utc(event.occurred_at, 'milliseconds')}  {event.event_type:<24} "
         f"run={subject.run_id or '-'} project={subject.project} "
         f"actor={event.actor.kind.value}:{event.actor.id}({event.actor.role})  "
         f"{' '.join(payload)}  [{partition}@{offset}]"

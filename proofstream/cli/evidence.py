@@ -24,6 +24,7 @@ import typer
 
 from proofstream.cli.common import console, console_error, settings_of
 from proofstream.settings import Settings
+from proofstream.text import plural
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.directories import live_dir
 from sinks.evidence import (
@@ -58,10 +59,6 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print a JSON report on
 def _say(text: str) -> None:
     # long hashes and keys are printed whole, never wrapped: they are copied and pasted
     console.print(text, highlight=False, soft_wrap=True)
-
-
-def _plural(count: int, one: str, many: str) -> str:
-    return f"{count} {one if count == 1 else many}"
 
 
 def _iso(us: int | None) -> str | None:
@@ -225,7 +222,7 @@ def _print_verified(report: dict[str, Any]) -> None:
         )
         for depth, node in enumerate(entry["audit_path"]):
             _say(f"path[{depth}]{' ' * max(1, 4 - len(str(depth)))}{node}")
-    count = _plural(len(report["entries"]), "ledger entry", "ledger entries")
+    count = plural(len(report["entries"]), "ledger entry", "ledger entries")
     _say(f"[bold green]verified[/bold green] {count}")
 
 
@@ -315,9 +312,9 @@ def _print_consistent(report: dict[str, Any]) -> None:
     else:
         _say(f"prior      size {prior['tree_size']}  root {prior['root_hash']}")
     _say(f"later      size {later['tree_size']}  root {later['root_hash']}")
-    _say(f"proof      {_plural(len(report['proof']), 'hash', 'hashes')}")
+    _say(f"proof      {plural(len(report['proof']), 'hash', 'hashes')}")
     if report["deep"]:
-        leaves = _plural(report["deep"]["leaves"], "leaf", "leaves")
+        leaves = plural(report["deep"]["leaves"], "leaf", "leaves")
         _say(f"tiles      {leaves} re-hashed, every tile and the root rebuilt")
     _say("[bold green]consistent[/bold green]")
 
@@ -366,4 +363,4 @@ def migrate(ctx: typer.Context) -> None:
     finally:
         store.close()
     size = latest.size if latest else 0
-    _say(f"log is in the tlog-tiles format: {_plural(size, 'leaf', 'leaves')}")
+    _say(f"log is in the tlog-tiles format: {plural(size, 'leaf', 'leaves')}")

@@ -85,6 +85,9 @@ def query(
     output: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="table, json or csv.")
     ] = OutputFormat.TABLE,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Same as --format json: an array of row objects.")
+    ] = False,
 ) -> None:
     """Query the proof facts in ClickHouse.
 
@@ -107,15 +110,16 @@ def query(
         finally:
             reader.close()
         answer = {"columns": list(result.columns), "rows": jsonable([list(r) for r in result.rows])}
-    _print_result(answer, output)
+    _print_result(answer, OutputFormat.JSON if json_out else output)
 
 
 def status(
     ctx: typer.Context,
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """For each projection: consumer lag, watermark per partition, DLQ count, sink health;
-    and the Kafka brokers that are down or out of sync (``kafka`` in --json)."""
+    """For each plane: lag, watermark per partition, DLQ count, store health; and the
+    Kafka brokers that are down or out of sync (``kafka`` in --json). Asks a running
+    worker first; opens the stores itself only when none runs."""
     settings = settings_of(ctx)
     report = collect_status(settings, list(settings.processors.projections))
     # the proof pages are served by a running worker (proofstream.pages.serve)

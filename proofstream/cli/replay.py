@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -46,11 +46,18 @@ from proofstream.cli.common import console, settings_of
 from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
-from replay.rebuild import Progress, RebuildResult, StartFrom, plan_rebuild, rebuild_many
+from replay.rebuild import (
+    Progress,
+    RebuildPlan,
+    RebuildResult,
+    StartFrom,
+    plan_rebuild,
+    rebuild_many,
+)
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
 from sinks.base import Projection
-from sinks.generations import GenerationStatus, Rebuildable
+from sinks.generations import Generation, GenerationStatus, LogRange, Rebuildable
 
 __all__ = ["app"]
 
@@ -148,6 +155,8 @@ def _run(
         say(f"from the archive: {dict(plan.from_archive)}", highlight=False)
     if dry_run:
         say("dry run: nothing written")
+        if json_out:
+            typer.echo(orjson.dumps(_plan_json(plan)).decode())
         return []
     if swap and start is StartFrom.TIME:
         raise ConfigError(
@@ -168,6 +177,23 @@ def _run(
         for result in results:
             _print_result(result)
     return results
+
+
+def _plan_json(plan: RebuildPlan) -> dict[str, Any]:
+    """The documented ``--dry-run --json`` shape: the range a rebuild would read,
+    ``[first, last]`` offsets per partition (string keys: it is JSON)."""
+
+    def spans(log_range: LogRange) -> dict[str, list[int]]:
+        return {str(p): [a, b] for (_, p), (a, b) in sorted(log_range.items())}
+
+    return {
+        "dry_run": True,
+        "topic": plan.topic,
+        "records": plan.records,
+        "covered": spans(plan.covered),
+        "from_archive": spans(plan.from_archive),
+        "from_kafka": spans(plan.from_kafka),
+    }
 
 
 def _as_json(result: RebuildResult) -> dict[str, Any]:
@@ -293,27 +319,49 @@ def verify_cmd(
 
 
 def generations_cmd(
-    ctx: typer.Context, projection: Annotated[str, typer.Argument(help="Projection name.")]
+    ctx: typer.Context,
+    projection: Annotated[str, typer.Argument(help="Plane name (facts, identity, ...).")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
 ) -> None:
     """List the generations of PROJECTION: status, range, digest, projection version."""
     with _generations(settings_of(ctx), projection) as (target, _mapping):
-        table = Table("gen", "status", "version", "covered", "digest", "run id")
-        for g in target.generations():
-            covered = " ".join(f"{p}:{a}-{b}" for (_, p), (a, b) in sorted(g.covered.items()))
-            run = str(g.lineage.get("run", {}).get("runId", ""))
-            table.add_row(
-                str(g.number),
-                g.status.value,
-                str(g.projection_version),
-                covered,
-                g.digest[:16],
-                run,
-            )
-        console.print(table)
+        found = list(target.generations())
+    if json_out:
+        typer.echo(orjson.dumps([_generation_json(g) for g in found]).decode())
+        return
+    table = Table("gen", "status", "version", "covered", "digest", "run id", "created (UTC)")
+    for g in found:
+        item = _generation_json(g)
+        covered = " ".join(f"{p}:{a}-{b}" for p, (a, b) in item["covered"].items())
+        table.add_row(
+            str(g.number),
+            g.status.value,
+            str(g.projection_version),
+            covered,
+            g.digest[:16],
+            item["run_id"],
+            item["created_at"],
+        )
+    console.print(table)
+
+
+def _generation_json(g: Generation) -> dict[str, Any]:
+    """The documented ``generations --json`` item; times in ISO 8601 UTC."""
+    created = datetime.fromtimestamp(g.created_at_us / 1_000_000, UTC)
+    return {
+        "number": g.number,
+        "status": g.status.value,
+        "projection_version": g.projection_version,
+        "covered": {str(p): [a, b] for (_, p), (a, b) in sorted(g.covered.items())},
+        "digest": g.digest,
+        "run_id": str(g.lineage.get("run", {}).get("runId", "")),
+        "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+    }
 
 
 def gc_cmd(
-    ctx: typer.Context, projection: Annotated[str, typer.Argument(help="Projection name.")]
+    ctx: typer.Context,
+    projection: Annotated[str, typer.Argument(help="Plane name (facts, identity, ...).")],
 ) -> None:
     """Drop the data of every old, built-but-not-swapped and failed generation."""
     keep = {GenerationStatus.LIVE, GenerationStatus.DROPPED, GenerationStatus.BUILDING}

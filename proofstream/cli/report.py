@@ -20,6 +20,7 @@ from proofstream.pages.gather import gather_overview, gather_pr, gather_run, ope
 from proofstream.pages.render import AssetMode, Links, render_overview, render_pr, render_run
 from proofstream.pages.sql import check_pr_ref, check_run_id
 from proofstream.status import collect_status
+from proofstream.text import plural
 from proofstream.worker_client import WorkerClient
 from schemas.durable import atomic_write
 from schemas.errors import ConfigError, ProofstreamError
@@ -62,7 +63,8 @@ def report(
         if pr is not None:
             chain = gather_pr(settings, source, pr)
             page = render_pr(chain, links, AssetMode.INLINE)
-            summary = f"{len(chain.nodes)} events, {len(chain.evidence)} evidence artifact(s)"
+            artifacts = plural(len(chain.evidence), "evidence artifact")
+            summary = f"{plural(len(chain.nodes), 'event')}, {artifacts}"
             summary += ", proof gap open" if chain.gap else ""
         elif run is not None:
             timeline = gather_run(settings, source, run)
@@ -71,6 +73,6 @@ def report(
         else:
             data = gather_overview(source, worker_status or status, status_note=note)
             page = render_overview(data, links, AssetMode.INLINE)
-            summary = f"{data.unproven_total} merge(s) without browser proof"
+            summary = f"{plural(data.unproven_total, 'merge')} without browser proof"
     atomic_write(out, page.encode())
     console.print(f"wrote {out.resolve()} ({summary})", highlight=False, soft_wrap=True)

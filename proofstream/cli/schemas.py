@@ -9,6 +9,7 @@ import typer
 
 from proofstream.cli.common import console, console_error
 from proofstream.schema_gate import find_problems
+from proofstream.text import plural
 from schemas.catalog import AVRO_ROOT
 
 __all__ = ["app"]
@@ -38,7 +39,8 @@ def check(
     if problems:
         raise typer.Exit(1)
     console.print(
-        f"schemas ok: {report.event_types} event types, {report.pairs_checked} version pairs "
-        f"compatible, {report.upcast_steps} pairs bridged by upcasters, "
-        f"{report.released_files} released files unchanged"
+        f"schemas ok: {plural(report.event_types, 'event type')}, "
+        f"{plural(report.pairs_checked, 'version pair')} compatible, "
+        f"{plural(report.upcast_steps, 'pair')} bridged by upcasters, "
+        f"{plural(report.released_files, 'released file')} unchanged"
     )

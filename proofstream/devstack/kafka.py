@@ -28,6 +28,7 @@ from confluent_kafka.admin import AdminClient
 from proofstream.devstack.jars import KafkaJars, find_java
 from proofstream.devstack.node import KafkaNode, NodeSpec, new_cluster_id
 from proofstream.settings import BrokerSettings
+from proofstream.text import plural
 from schemas.errors import BrokerUnavailableError, ConfigError
 
 __all__ = [
@@ -219,7 +220,8 @@ def wait_for_brokers(
                 return
         time.sleep(0.1)
     raise BrokerUnavailableError(
-        f"{expected} broker(s) at {bootstrap} did not answer metadata within {timeout_s:.0f}s "
+        f"{plural(expected, 'broker')} at {bootstrap} did not answer metadata within"
+        f" {timeout_s:.0f}s "
         f"({seen} did):\n{log_tail()}"
     )
 

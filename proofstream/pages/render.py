@@ -47,6 +47,7 @@ from proofstream.pages.model import (
     PrChain,
     RunTimeline,
 )
+from proofstream.text import plural
 
 __all__ = [
     "AssetMode",
@@ -376,7 +377,7 @@ def render_overview(overview: Overview, links: Links, mode: AssetMode) -> str:
         "<h1>Proof overview</h1>"
         f'<p class="title">as of {_e(_time(o.generated_at_ms))}</p>'
         f'<p class="verdict {"bad" if o.unproven_total else "good"}" id="verdict">'
-        f"{o.unproven_total} merge(s) without browser proof</p>"
+        f"{plural(o.unproven_total, 'merge')} without browser proof</p>"
         '<div class="grid">'
         f"<section><h2>Browser-proof coverage per project (by {_e(o.bucket)})</h2>"
         '<div id="coverage" class="chart" role="img" aria-label="coverage over time"></div>'
