@@ -36,7 +36,7 @@ def proof_gaps(settings: Settings, codec: EventCodec, timeout_s: float = 5.0) ->
         wanted, events = sum(ends.values()), []
         seen = 0
         while seen < wanted:
-            messages = consumer.consume(500, timeout_s)
+            messages = consumer.consume(min(500, wanted - seen), timeout_s)
             if not messages:
                 break
             for msg in messages:

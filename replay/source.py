@@ -116,13 +116,17 @@ def read_kafka(
     consumer.assign([TopicPartition(t, p, first) for (t, p), (first, _) in sorted(todo.items())])
     last: Mapping[tuple[str, int], int] = {key: span[1] for key, span in todo.items()}
     pending = set(todo)
+    # consume() returns when it has num_messages or its timeout passed: asking for no
+    # more than are left keeps the end of a range from costing a whole timeout
+    left = sum(b - a + 1 for a, b in todo.values())
     idle = 0.0
     try:
         while pending:
-            messages = consumer.consume(num_messages=chunk, timeout=1.0)
+            messages = consumer.consume(num_messages=max(1, min(chunk, left)), timeout=1.0)
             if messages:
                 idle = 0.0
                 out = _convert(messages, last, pending)
+                left -= len(out)
                 if out:
                     yield out
                 continue

@@ -12,12 +12,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from processors.worker import jsonable, run_worker
-from producers.topics import ensure_topics
-from proofstream.children import ChildWorker, exit_with_parent
 from proofstream.cli.common import configure_logging, console, settings_of
 from proofstream.pages.serve import pages_url
-from proofstream.pipeline import build_worker, cpu_count, split_planes, worker_planes
 from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
 
@@ -57,6 +53,12 @@ def run(
     stores; `proofstream query` and `status` ask it over HTTP on
     PROOFSTREAM_PROCESSORS__WEB_HOST:WEB_PORT (127.0.0.1:6066).
     """
+    # the worker's hosts (faust, aiohttp) load here, not for every command
+    from processors.worker import run_worker
+    from producers.topics import ensure_topics
+    from proofstream.children import ChildWorker, exit_with_parent
+    from proofstream.pipeline import build_worker, cpu_count, split_planes, worker_planes
+
     settings = settings_of(ctx)
     if port is not None:
         processors = settings.processors.model_copy(update={"web_port": port})
@@ -99,6 +101,7 @@ def query(
     client = WorkerClient(settings)
     answer = client.query(sql) if client.available() else None
     if answer is None:
+        from processors.worker import jsonable
         from sinks.facts.query import FactsReader
         from sinks.facts.store import ClickHouseStore
 
