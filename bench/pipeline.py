@@ -51,6 +51,8 @@ from confluent_kafka.cimpl import NewTopic
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.machine import load as _load
+from bench.machine import machine
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
@@ -63,10 +65,6 @@ from sinks.facts.projection import FactsProjection
 from tests.ports import free_port
 
 ALL = ("facts", "archive", "evidence", "lineage", "identity", "catalog", "proof-closure")
-
-
-def _load() -> str:
-    return "load avg " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _topic(admin: AdminClient, partitions: int = 6) -> str:
@@ -348,7 +346,11 @@ def main() -> None:
     parser.add_argument("--rss-runs", type=int, default=0, help="runs of the RSS backlog (0: skip)")
     parser.add_argument("--peer", action="store_true", help="run the Quix Streams peer too")
     parser.add_argument("--skip", default="", help="comma list: latency,growth,facts")
+    parser.add_argument(
+        "--json-out", type=Path, help="also write the figures here (bench/capacity.py reads it)"
+    )
     args = parser.parse_args()
+    figures: dict[str, Any] = {"machine": machine(), "args": vars(args) | {"json_out": None}}
     skip = set(filter(None, args.skip.split(",")))
     base = Settings()
     admin = AdminClient(base.kafka.client_config())
@@ -363,17 +365,22 @@ def main() -> None:
         c3 = _c3(records, codec, tmp)
         print(f"C2 raw consume (no decode): {c2:12,.0f} ev/s")
         print(f"C3 chDB Avro insert, plain tables: {c3:12,.0f} ev/s")
+        figures |= {"backlog": {"events": total, "runs": args.runs, "partitions": 6}}
+        figures |= {"c2_ev_s": c2, "c3_ev_s": c3}
 
         whole = Run(_settings(base, topic, tmp / "whole"), total)
         whole.drain()
         _report(f"whole worker, every plane ({_load()})", whole, c2)
+        figures["whole"] = _figures(whole, c2)
 
         if "facts" not in skip:
             facts = Run(_settings(base, topic, tmp / "facts", ["facts"]), total)
             facts.drain()
             _report(f"facts plane alone ({_load()})", facts, c2)
+            figures["facts_alone"] = _figures(facts, c2)
             if args.peer:
                 peer = _peer(base.kafka, topic, total, tmp)
+                figures["peer_ev_s"] = peer
                 if peer:
                     print(
                         f"Quix Streams peer (decode + chDB batches): {peer:,.0f} ev/s; facts plane"
@@ -381,7 +388,7 @@ def main() -> None:
                     )
 
         if "growth" not in skip:
-            _growth(base, admin, codec, tmp, args.grow_runs)
+            figures["growth"] = _growth(base, admin, codec, tmp, args.grow_runs)
 
         if "latency" not in skip:
             lat_topic = _topic(admin, 6)
@@ -396,6 +403,12 @@ def main() -> None:
                     f" ({len(latencies):,} events, {_load()}): p50 {p50 * 1000:.0f} ms,"
                     f" p99 {p99 * 1000:.0f} ms (target p99 ≤ 250 ms)"
                 )
+                figures["latency"] = {
+                    "rate": args.rate,
+                    "events": len(latencies),
+                    "p50_ms": p50 * 1000,
+                    "p99_ms": p99 * 1000,
+                }
 
         if args.rss_runs:
             big = _topic(admin)
@@ -408,11 +421,31 @@ def main() -> None:
                 f"RSS: {total:,}-event backlog {first:,.0f} MB; {big_total:,}-event backlog"
                 f" {second:,.0f} MB ({second / first:.2f}x; flat means ≤ 1.10)"
             )
+            figures["rss"] = {"events": [total, big_total], "peak_mb": [first, second]}
+    figures["machine"]["load_at_end"] = list(os.getloadavg())
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json_out}")
+
+
+def _figures(run: Run, c2: float) -> dict[str, Any]:
+    """One drain's figures, as ``--json-out`` writes them."""
+    return {
+        "events": run.total,
+        "span_s": run.span(),
+        "ev_s": run.rate(),
+        "draining_ev_s": run.draining_rate(),
+        "ratio_to_c2": run.rate() / c2,
+        "planes_ev_s": run.plane_rates(),
+        "peak_rss_mb": sum(run.peak_rss.values()) / 2**20,
+        "processes": len(run.peak_rss),
+    }
 
 
 def _growth(
     base: Settings, admin: AdminClient, codec: EventCodec, tmp: Path, grow_runs: int
-) -> None:
+) -> dict[str, Any]:
     """Rates on a 20k-event chunk with ~10k events stored, then with ~100k stored."""
     topic = _topic(admin)
     settings = _settings(base, topic, tmp / "growth")
@@ -440,6 +473,10 @@ def _growth(
     for name in sorted(small_rates):
         a, b = small_rates[name], large_rates.get(name, 0.0)
         print(f"    {name:14s} {a:10,.0f} → {b:10,.0f} ev/s  ({b / a:.2f}x; target ≥ 0.8)")
+    return {
+        "stored": [small.already, large.already],
+        "planes_ev_s": {n: [small_rates[n], large_rates.get(n, 0.0)] for n in small_rates},
+    }
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -40,6 +41,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 from confluent_kafka.admin import AdminClient  # noqa: E402
 from confluent_kafka.cimpl import NewTopic  # noqa: E402
 
+from bench.machine import load as _load  # noqa: E402
+from bench.machine import machine  # noqa: E402
 from proofstream.planes import plane  # noqa: E402
 from proofstream.settings import Settings  # noqa: E402
 from proofstream.workload import simulate  # noqa: E402
@@ -47,10 +50,6 @@ from replay.rebuild import plan_rebuild, rebuild_many  # noqa: E402
 from schemas.codec import EventCodec  # noqa: E402
 
 REBUILDABLE = ("facts", "identity", "catalog", "evidence", "lineage")
-
-
-def _load() -> str:
-    return "load avg " + " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _setup(settings: Settings, runs: int) -> tuple[str, int]:
@@ -120,7 +119,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=60_000, help="simulated agent runs")
     parser.add_argument("--skip-all", action="store_true", help="only the facts rebuild")
+    parser.add_argument(
+        "--json-out", type=Path, help="also write the figures here (bench/capacity.py reads it)"
+    )
     args = parser.parse_args()
+    figures: dict[str, Any] = {"machine": machine(), "runs": args.runs}
     base = Settings()
     topic, total = _setup(base, args.runs)
     kafka = base.kafka.model_copy(
@@ -129,6 +132,7 @@ def main() -> None:
     print(f"{total:,} events of {args.runs:,} simulated runs, 6 partitions; {_load()}")
     c2 = max(_c2(base, topic, total) for _ in range(2))
     print(f"C2 raw consume (no decode): {c2:,.0f} ev/s = {total / c2:.1f} s for the range")
+    figures |= {"events": total, "c2_ev_s": c2}
     with tempfile.TemporaryDirectory() as tmp:
         facts_settings = base.model_copy(update={"state_dir": Path(tmp) / "facts", "kafka": kafka})
         seconds, (facts,) = _rebuild(facts_settings, ("facts",))
@@ -137,6 +141,7 @@ def main() -> None:
             f" ev/s ({total / seconds / c2:.2f} x C2; build {facts.seconds:.1f} s; target ≤ 15 s"
             f" for 1M); {_load()}"
         )
+        figures["facts"] = {"seconds": seconds, "build_s": facts.seconds, "ev_s": total / seconds}
         if not args.skip_all:
             every = base.model_copy(update={"state_dir": Path(tmp) / "all", "kafka": kafka})
             seconds, results = _rebuild(every, REBUILDABLE)
@@ -145,6 +150,17 @@ def main() -> None:
                 f" {total / seconds:,.0f} ev/s (build {results[0].seconds:.1f} s; target ≤ 90 s"
                 f" for 1M); {_load()}"
             )
+            figures["all"] = {
+                "planes": list(REBUILDABLE),
+                "seconds": seconds,
+                "build_s": results[0].seconds,
+                "ev_s": total / seconds,
+            }
+    figures["machine"]["load_at_end"] = list(os.getloadavg())
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
+        print(f"figures written to {args.json_out}")
 
 
 if __name__ == "__main__":
