@@ -218,7 +218,8 @@ def test_the_run_page_and_the_overview_are_charts(pipeline: Pipeline, chromium: 
     assert any("/" in t for t in overview.svg_texts("#latency"))  # server/tool rows
     assert {"acme", "fractalops"} <= set(overview.svg_texts("#coverage"))
     gaps = len(pipeline.workload.prs_without_browser_proof)
-    assert overview.text("#verdict") == f"{gaps} merge(s) without browser proof"
+    merges = "merge" if gaps == 1 else "merges"
+    assert overview.text("#verdict") == f"{gaps} {merges} without browser proof"
     listed = overview.evaluate(
         "[...document.querySelectorAll('#unproven-list a')].map(a => a.textContent)"
     )
