@@ -28,9 +28,19 @@ class TopicSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    events: str = "fractalops.agent-actions.v1"
-    dlq: str = "fractalops.agent-actions.dlq.v1"
-    proof_gaps: str = "fractalops.proof-gaps.v1"
+    events: str = Field(
+        default="fractalops.agent-actions.v1",
+        description="The event log, the system of record (created with retention.ms=-1).",
+    )
+    dlq: str = Field(
+        default="fractalops.agent-actions.dlq.v1",
+        description="Dead letters: records that fail to decode or that a plane's store refuses "
+        "(retention.ms=-1).",
+    )
+    proof_gaps: str = Field(
+        default="fractalops.proof-gaps.v1",
+        description="Where the proof-gap detector emits proof.gap.detected and proof.gap.closed.",
+    )
 
 
 class KafkaSettings(BaseModel):
@@ -42,16 +52,44 @@ class KafkaSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    client_id: str = "proofstream"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_ca_location: Path | None = None
-    ssl_certificate_location: Path | None = None
-    ssl_key_location: Path | None = None
-    ssl_key_password: SecretStr | None = None
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092", description="Kafka brokers, comma-separated host:port."
+    )
+    client_id: str = Field(
+        default="proofstream",
+        description="librdkafka client.id; also messaging.client.id in producer telemetry.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT", description="How clients talk to the brokers."
+    )
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = (
+        Field(
+            default=None,
+            description="SASL mechanism for the SASL_* protocols; unset: none is configured.",
+        )
+    )
+    sasl_username: str | None = Field(default=None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        description="SASL password of sasl_username; read from the file `kafka__sasl_password` "
+        "in the secrets directory.",
+    )
+    ssl_ca_location: Path | None = Field(
+        default=None,
+        description="CA certificate (PEM) the brokers' certificates are checked against; unset: "
+        "the clients' default CAs.",
+    )
+    ssl_certificate_location: Path | None = Field(
+        default=None, description="Client certificate (PEM) for mutual TLS."
+    )
+    ssl_key_location: Path | None = Field(
+        default=None, description="Private key (PEM) of the client certificate."
+    )
+    ssl_key_password: SecretStr | None = Field(
+        default=None,
+        description="Passphrase of ssl_key_location; read from the file `kafka__ssl_key_password` "
+        "in the secrets directory.",
+    )
     topics: TopicSettings = Field(default_factory=TopicSettings)
 
     def client_config(self) -> ClientConfig:
@@ -113,14 +151,39 @@ class ProducerSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    compression: Literal["zstd", "lz4", "none"] = "zstd"
-    linger_ms: int = Field(default=5, ge=0, le=1000)
-    delivery_timeout_ms: int = Field(default=30_000, ge=1_000)
-    max_event_bytes: int = Field(default=MAX_EVENT_BYTES, ge=1024, le=MAX_EVENT_BYTES)
-    """Encoded size cap per event: the rulebook's one limit, which consumers apply
-    too. It may be set lower (a stricter budget for this service), never higher."""
-    spool_dir: Path | None = None
-    spool_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
-    spool_segment_bytes: int = Field(default=1024 * 1024, ge=1024)
-    """A spool segment is deleted only when all its records are re-sent: smaller
-    segments mean fewer duplicates after a drain that fails half-way."""
+    compression: Literal["zstd", "lz4", "none"] = Field(
+        default="zstd", description="Compression of produced record batches."
+    )
+    linger_ms: int = Field(
+        default=5, ge=0, le=1000, description="Milliseconds librdkafka waits to fill a batch."
+    )
+    delivery_timeout_ms: int = Field(
+        default=30_000,
+        ge=1_000,
+        description="Milliseconds librdkafka may take to deliver an event "
+        "(delivery.timeout.ms; request.timeout.ms is capped by it).",
+    )
+    max_event_bytes: int = Field(
+        default=MAX_EVENT_BYTES,
+        ge=1024,
+        le=MAX_EVENT_BYTES,
+        description="Encoded size cap per event in bytes: the rulebook's one limit, which "
+        "consumers apply too. It may be set lower (a stricter budget for this service), "
+        "never higher.",
+    )
+    spool_dir: Path | None = Field(
+        default=None,
+        description="On-disk spool for events that could not be delivered for a retryable "
+        "reason; unset: no spool, emit raises instead.",
+    )
+    spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Bytes the spool may hold; when full, emit raises as if there were no spool.",
+    )
+    spool_segment_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Bytes per spool segment. A segment is deleted only when all its records "
+        "are re-sent: smaller segments mean fewer duplicates after a drain that fails half-way.",
+    )

@@ -61,32 +61,59 @@ class BrokerSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    kafka_version: str = "4.1.1"
-    scala_version: str = "2.13"
-    log4j_version: str = "2.24.3"
-    host: str = "127.0.0.1"
-    port: int = Field(default=9092, ge=1, le=65535)
-    controller_port: int = Field(default=9093, ge=1, le=65535)
-    heap: str = "512m"
-    cache_dir: Path = Field(default_factory=default_cache_dir)
-    ready_timeout_s: float = Field(default=60.0, gt=0)
+    kafka_version: str = Field(
+        default="4.1.1", description="Kafka release whose jars the launcher fetches from Maven."
+    )
+    scala_version: str = Field(
+        default="2.13", description="Scala build of those jars (`kafka_<scala>-<kafka>`)."
+    )
+    log4j_version: str = Field(default="2.24.3", description="Log4j version fetched with them.")
+    host: str = Field(
+        default="127.0.0.1", description="Address every local node listens on and advertises."
+    )
+    port: int = Field(default=9092, ge=1, le=65535, description="Client port of the single node.")
+    controller_port: int = Field(
+        default=9093, ge=1, le=65535, description="Controller port of the single node."
+    )
+    heap: str = Field(
+        default="512m", description="JVM heap (-Xms/-Xmx) of the single node and the secure node."
+    )
+    cache_dir: Path = Field(
+        default_factory=default_cache_dir,
+        description="Where downloaded Kafka jars are kept between runs.",
+    )
+    ready_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds the single or secure node may take to answer before `kafka up` fails.",
+    )
     cluster_port: int = Field(
         default=19092,
         ge=1,
         le=65000,
-        description="Node i of the local cluster listens on cluster_port + 2(i-1), its "
-        "controller on the next port: 19092/19093, 19094/19095, 19096/19097.",
+        description="First port of the local cluster (`kafka up --nodes N`): node i listens on "
+        "cluster_port + 2(i-1), its controller on the next port: 19092/19093, 19094/19095, "
+        "19096/19097.",
     )
-    cluster_heap: str = "384m"
-    cluster_ready_timeout_s: float = Field(default=120.0, gt=0)
+    cluster_heap: str = Field(default="384m", description="JVM heap of each cluster node.")
+    cluster_ready_timeout_s: float = Field(
+        default=120.0, gt=0, description="Seconds the local cluster may take to become ready."
+    )
     jvm_options: tuple[str, ...] = Field(
         default=(),
         description="Extra JVM flags for every local node, e.g. -XX:TieredStopAtLevel=1 "
         "(C1 only: nodes start about twice as fast on 2 busy cores, run slower; the "
         "fault tier uses it).",
     )
-    secure_port: int = Field(default=29092, ge=1, le=65535, description="SASL_SSL listener.")
-    secure_controller_port: int = Field(default=29093, ge=1, le=65535)
+    secure_port: int = Field(
+        default=29092,
+        ge=1,
+        le=65535,
+        description="SASL_SSL client listener of the secure node (`kafka up --secure`).",
+    )
+    secure_controller_port: int = Field(
+        default=29093, ge=1, le=65535, description="Controller port of the secure node."
+    )
 
     @property
     def bootstrap(self) -> str:
@@ -98,8 +125,9 @@ class BrokerSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    """Everything proofstream can be configured with. See the README's Configuration
-    and SECURITY.md for the secrets."""
+    """Everything proofstream can be configured with. docs/configuration.md lists every
+    field (generated from this model by :mod:`proofstream.config_doc`); SECURITY.md
+    explains the secrets."""
 
     model_config = SettingsConfigDict(
         env_prefix="PROOFSTREAM_",
@@ -112,7 +140,12 @@ class Settings(BaseSettings):
         secrets_nested_delimiter="__",
     )
 
-    state_dir: Path = Path(".proofstream")
+    state_dir: Path = Field(
+        default=Path(".proofstream"),
+        description="Directory of local state (relative to the working directory): the local "
+        "Kafka nodes' data and logs, the embedded stores, Chronicle, the archive, the lineage "
+        "file, faust's data and generated keys.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="warning",
         description="Level of every library's log lines (librdkafka's included), on stderr.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = ["DataHubSettings"]
 
@@ -23,12 +23,22 @@ class DataHubSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    gms_url: str | None = None
-    token: SecretStr | None = None
-    env: str = "PROD"
-    """The DataHub ``env`` (fabric) of every dataset and flow URN."""
-    lite_file: Path | None = None
-    """The Lite database; default ``<state_dir>/datahub/lite.sqlite``."""
+    gms_url: str | None = Field(
+        default=None,
+        description="http(s):// URL of DataHub GMS; when set every changed aspect is also "
+        "sent there. Unset: DataHub Lite only.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="Access token for GMS; read from the file `datahub__token` in the secrets "
+        "directory.",
+    )
+    env: str = Field(
+        default="PROD", description="The DataHub env (fabric) of every dataset and flow URN."
+    )
+    lite_file: Path | None = Field(
+        default=None, description="The DataHub Lite database file; unset: under the state dir."
+    )
 
     def lite_file_in(self, state_dir: Path) -> Path:
         """The configured Lite database file of generation 0 (not resolved through the

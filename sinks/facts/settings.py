@@ -19,13 +19,23 @@ class ClickHouseSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
-    dsn: str | None = None
-    database: str = "proofstream"
-    password: SecretStr | None = None
-    query_timeout_s: float = Field(default=30.0, gt=0, description="Analyst query time limit.")
+    dsn: str | None = Field(
+        default=None,
+        description="Unset: embedded chDB under the state dir; `http(s)://user@host:8123`: a "
+        "ClickHouse server. Must not carry a password.",
+    )
+    database: str = Field(default="proofstream", description="Database of the fact tables.")
+    password: SecretStr | None = Field(
+        default=None,
+        description="Password of the DSN's user on a ClickHouse server; read from the file "
+        "`clickhouse__password` in the secrets directory.",
+    )
+    query_timeout_s: float = Field(
+        default=30.0, gt=0, description="Analyst query time limit in seconds."
+    )
     query_max_rows: int = Field(default=100_000, ge=1, description="Analyst result row limit.")
     query_max_memory_bytes: int = Field(
-        default=1 << 30, ge=1 << 20, description="Analyst query memory limit."
+        default=1 << 30, ge=1 << 20, description="Analyst query memory limit in bytes."
     )
     cluster: str | None = Field(
         default=None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from sinks.identity.vocabulary import DEFAULT_BASE_IRI
 
@@ -21,10 +21,24 @@ class RdfSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    dsn: str | None = None
-    base_iri: str = DEFAULT_BASE_IRI
-    graph: str = DEFAULT_GRAPH
-    """The named graph of the identity triples; watermarks live in ``<graph>/watermarks``."""
-    password: SecretStr | None = None
-    """Password for the endpoint's HTTP basic auth (the user is the DSN's user);
-    read from the secrets directory, never put in the DSN."""
+    dsn: str | None = Field(
+        default=None,
+        description="Unset: embedded Oxigraph under the state dir; "
+        "`sparql+http(s)://[user@]host[:port]/update[?query=/query]`: a SPARQL 1.1 endpoint. "
+        "Must not carry a password.",
+    )
+    base_iri: str = Field(
+        default=DEFAULT_BASE_IRI,
+        description="http(s) IRI ending in '/' under which natural keys become IRIs.",
+    )
+    graph: str = Field(
+        default=DEFAULT_GRAPH,
+        description="The named graph of the identity triples; watermarks live in "
+        "`<graph>/watermarks`.",
+    )
+    password: SecretStr | None = Field(
+        default=None,
+        description="Password for the endpoint's HTTP basic auth (the user is the DSN's "
+        "user), never put in the DSN; read from the file `rdf__password` in the secrets "
+        "directory.",
+    )

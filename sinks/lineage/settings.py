@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = ["OpenLineageSettings"]
 
@@ -17,19 +17,32 @@ class OpenLineageSettings(BaseModel):
     """Where lineage goes: ``url=None`` → file transport at
     ``<state_dir>/openlineage/events.ndjson`` (or ``file``); else HTTP to ``url``
     (``endpoint`` path, optional bearer ``api_key`` read from the secrets dir).
-
-    ``processor_namespace`` is the job namespace of the plane's own streaming run
-    (its START and checkpoint events), which replay digests leave out.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    url: str | None = None
-    endpoint: str = "api/v1/lineage"
-    timeout_s: float = 5.0
-    api_key: SecretStr | None = None
-    file: Path | None = None
-    processor_namespace: str = "proofstream"
+    url: str | None = Field(
+        default=None,
+        description="http(s):// base URL of an OpenLineage backend (Marquez, DataHub). "
+        "Unset: events go to an NDJSON file.",
+    )
+    endpoint: str = Field(
+        default="api/v1/lineage", description="Path of the lineage endpoint under url."
+    )
+    timeout_s: float = Field(default=5.0, description="HTTP timeout in seconds.")
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key for the HTTP endpoint; read from the file `openlineage__api_key` "
+        "in the secrets directory.",
+    )
+    file: Path | None = Field(
+        default=None, description="The NDJSON file of the file transport (when url is unset)."
+    )
+    processor_namespace: str = Field(
+        default="proofstream",
+        description="Job namespace of the plane's own streaming run (its START and checkpoint "
+        "events), which replay digests leave out.",
+    )
 
     def resolve_file(self, state_dir: Path) -> Path:
         """The NDJSON file of the file transport for generation 0."""
