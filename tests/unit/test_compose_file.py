@@ -23,7 +23,9 @@ def compose() -> dict[str, Any]:
 
 
 def test_services(compose: dict[str, Any]) -> None:
-    assert set(compose["services"]) == {*BROKERS, "clickhouse", "topics-init"}
+    # the ClickHouse cluster's services: tests/unit/test_compose_clickhouse.py
+    clickhouse = {"clickhouse-keeper", "clickhouse-1", "clickhouse-2"}
+    assert set(compose["services"]) == {*BROKERS, *clickhouse, "topics-init"}
 
 
 def test_images_are_pinned(compose: dict[str, Any]) -> None:
