@@ -23,8 +23,9 @@ hash lives in the row it describes, so it survives restarts and can never disagr
 with it. A row another writer left without a hash (``datahub lite`` itself, or a
 store written before hashes) is compared by the hash of its stored JSON.
 
-Every aspect that is written is validated first (``mcp.validate()``); an aspect
-that fails validation or does not serialize is a :class:`PermanentError` (a
+Every aspect that is written is validated first, with ``mcp.validate()``'s verdict
+(compiled once per schema: :mod:`sinks.catalog.validation`); an aspect that fails
+validation (or makes it raise) or does not serialize is a :class:`PermanentError` (a
 projection bug: the batch is narrowed down and its events dead-lettered). SQLite
 and GMS failures are :class:`SinkUnavailableError` (retried with the batch).
 
@@ -65,6 +66,7 @@ from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.catalog.aspect_json import aspect_json
 from sinks.catalog.context import Mcp
+from sinks.catalog.validation import valid_mcp
 from sinks.store import StoreBase
 
 __all__ = ["HASH_PROPERTY", "DataHubStore", "Emitter", "content_hash", "open_lite", "reindex"]
@@ -231,8 +233,7 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
             version = stored.get(key)
             if version is not None and version[0] == digest:
                 continue
-            if not mcp.validate():
-                raise PermanentError(f"{self.name}: invalid MCP for {key[0]} {key[1]}")
+            _validate(key, mcp, self.name)
             changed.append((key, text, digest, None if version is None else version[1], mcp))
         if not changed:
             return 0
@@ -340,6 +341,17 @@ _LOOKUP = (
 )
 """The stored hash and version of the latest version of each key (``VALUES`` joined
 to Lite's ``aspect_idx``); the JSON itself only where no hash was recorded."""
+
+
+def _validate(key: tuple[str, str], mcp: Mcp, store: str) -> None:
+    """``mcp.validate()``'s verdict (:func:`valid_mcp`, compiled); an invalid MCP, or one
+    whose validation raises, is a :class:`PermanentError`."""
+    try:
+        valid = valid_mcp(mcp)
+    except Exception as exc:  # what DataHub's validation raises on a malformed aspect
+        raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}: {exc!r}") from exc
+    if not valid:
+        raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}")
 
 
 def _aspect_json(key: tuple[str, str], mcp: Mcp, store: str) -> str:

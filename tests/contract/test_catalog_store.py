@@ -194,15 +194,29 @@ def test_replay_in_any_cut_gives_the_same_catalog(tmp_path: Path) -> None:
         right.close()
 
 
-def test_an_invalid_aspect_is_a_permanent_error_and_writes_nothing(tmp_path: Path) -> None:
+def _wrong_type() -> Any:
+    aspect = dh.StatusClass(removed=False)
+    aspect._inner_dict["removed"] = "not a boolean"  # what a projection bug could build
+    return aspect
+
+
+def _datahub_raises() -> Any:
+    # a record where DataHub expects an array: its conversion and validation raise
+    aspect = dh.UpstreamLineageClass(upstreams=[])
+    aspect._inner_dict["fineGrainedLineages"] = dh.StatusClass(removed=False)
+    return aspect
+
+
+@pytest.mark.parametrize("broken", [_wrong_type, _datahub_raises])
+def test_an_invalid_aspect_is_a_permanent_error_and_writes_nothing(
+    tmp_path: Path, broken: Any
+) -> None:
     store = DataHubStore.open(tmp_path / "lite.sqlite")
     good = Mcp(
         entityUrn="urn:li:dataset:(urn:li:dataPlatform:wiki,a,PROD)",
         aspect=dh.StatusClass(removed=False),
     )
-    bad_aspect = dh.StatusClass(removed=False)
-    bad_aspect._inner_dict["removed"] = "not a boolean"  # what a projection bug could build
-    bad = Mcp(entityUrn="urn:li:dataset:(urn:li:dataPlatform:wiki,b,PROD)", aspect=bad_aspect)
+    bad = Mcp(entityUrn="urn:li:dataset:(urn:li:dataPlatform:wiki,b,PROD)", aspect=broken())
     try:
         with pytest.raises(PermanentError):
             store.write([good, bad], {("events", 0): 1})
