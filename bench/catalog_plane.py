@@ -14,11 +14,15 @@ rate, and the machine's load average (2 cores, shared: compare medians of runs).
     uv run --all-extras python bench/catalog_plane.py --repeat 3
     uv run --all-extras python bench/catalog_plane.py --batch 2000 --window 10000
 
+On a shared machine the wall rate follows the other jobs; compare the CPU rates
+(``time.process_time``: the plane's Python and SQLite, not the disk's waits), the
+medians of several runs. The plane's target is 15k events per CPU-second at both
+store sizes, ratio >= 0.8.
+
 Two what-ifs, to show where the rest of the time goes (neither is the plane as it
 runs): ``--gc-freeze`` moves everything alive after setup out of the garbage
 collector's reach (``gc.freeze()``, what a worker can do once its planes are open);
-``--without-validation`` replaces ``mcp.validate()`` by ``True``: the ceiling a
-cheaper validation could reach.
+``--without-validation`` makes the store's (compiled) validation free.
 """
 
 from __future__ import annotations
@@ -152,9 +156,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.without_validation:
-        from datahub.emitter.mcp import MetadataChangeProposalWrapper
+        from sinks.catalog import store
 
-        MetadataChangeProposalWrapper.validate = lambda self: True  # type: ignore[method-assign]
+        store.valid_mcp = lambda mcp: True  # type: ignore[assignment]
     log = records(max(args.marks) + args.window)
     what_if = [name for name in ("gc_freeze", "without_validation") if getattr(args, name)]
     print(
@@ -171,10 +175,13 @@ def main() -> None:
         print(f"run {n + 1}: close {result.close_s:.2f}s, {result.db_mb:.0f} MB, load {load:.2f}")
     low, high = min(args.marks), max(args.marks)
     rates = {m: statistics.median(r.windows[m].rate() for r in runs) for m in args.marks}
+    cpu = {m: statistics.median(r.windows[m].cpu_rate() for r in runs) for m in args.marks}
     print(
         f"median: {rates[low]:.0f} ev/s at {low // 1000}k stored, {rates[high]:.0f} ev/s at"
-        f" {high // 1000}k stored: ratio {rates[high] / rates[low]:.2f} (flat: >= 0.80);"
-        f" target 25000 ev/s; load average now {os.getloadavg()[0]:.2f}"
+        f" {high // 1000}k stored: ratio {rates[high] / rates[low]:.2f};"
+        f" per CPU-second {cpu[low]:.0f} and {cpu[high]:.0f}: ratio {cpu[high] / cpu[low]:.2f}"
+        f" (flat: >= 0.80; target 15000 per CPU-second); load average now"
+        f" {os.getloadavg()[0]:.2f}"
     )
 
 

@@ -165,18 +165,29 @@ def test_only_changed_aspects_are_written_and_a_restart_rewrites_nothing(tmp_pat
 
 
 def test_rows_written_by_lite_itself_are_compared_by_content(tmp_path: Path) -> None:
-    # a store written before content hashes (or by `datahub lite import`) has none
+    # a store written before content hashes (or by `datahub lite import`) has none, and
+    # Lite's default SQLite pages (4 KB), which the store keeps
+    from datahub.lite.sqlite_lite import SqliteLite
+    from datahub.lite.sqlite_lite_config import SqliteLiteConfig
+
     mcps = CatalogProjection().project(batch_of(workload(3).events))
     path = tmp_path / "lite.sqlite"
-    lite = open_lite(path)
+    lite = SqliteLite(SqliteLiteConfig(file=str(path)))
     for mcp in mcps:
         lite.write(mcp)
     lite.sqlite_client.close()
     store = DataHubStore.open(path)
+    fresh = DataHubStore.open(tmp_path / "new.sqlite")
     try:
         assert store.write_aspects(mcps) == 0
+        assert fresh.write_aspects(mcps) == len(mcps)
+        assert _rows(fresh.lite) == _rows(store.lite)
+        page_size = "PRAGMA page_size"
+        assert store.lite.sqlite_client.execute(page_size).fetchone() == (4096,)
+        assert fresh.lite.sqlite_client.execute(page_size).fetchone() == (16384,)
     finally:
         store.close()
+        fresh.close()
 
 
 def test_replay_in_any_cut_gives_the_same_catalog(tmp_path: Path) -> None:

@@ -76,3 +76,12 @@ def test_every_datahub_aspect_class_with_its_defaults() -> None:
         assert aspect_json(aspect) == expected, cls.__name__
         compared += 1
     assert compared > 100
+
+
+def test_every_datahub_aspect_class_with_every_field_set() -> None:
+    from tests.unit.test_catalog_validation import valid_value
+
+    for cls in ASPECT_MAP.values():
+        for branch in (0, -1):  # the first and the last member of every union
+            aspect = valid_value(cls.RECORD_SCHEMA, branch=branch)
+            assert aspect_json(aspect) == reference(aspect), cls.__name__

@@ -53,24 +53,25 @@ def assert_same(mcp: Mcp) -> bool:
 # --- valid values for any schema ---------------------------------------------------------
 
 
-def valid_value(schema: Any, depth: int = 0) -> Any:
-    """A value ``schema`` accepts (shallow past ``depth`` 4: recursive schemas)."""
+def valid_value(schema: Any, depth: int = 0, branch: int = 0) -> Any:
+    """A value ``schema`` accepts (shallow past ``depth`` 4: recursive schemas), with
+    the ``branch``-th non-null member of every union (0 the first, -1 the last)."""
     kind = schema.type
     if kind == "record":
         cls = _CLASSES[schema.fullname]
         obj = cls._construct_with_defaults()  # type: ignore[attr-defined]
         for field in schema.fields:
-            obj._inner_dict[field.name] = valid_value(field.type, depth + 1)
+            obj._inner_dict[field.name] = valid_value(field.type, depth + 1, branch)
         return obj
     if kind == "array":
-        return [] if depth > 4 else [valid_value(schema.items, depth + 1)]
+        return [] if depth > 4 else [valid_value(schema.items, depth + 1, branch)]
     if kind == "map":
-        return {} if depth > 4 else {"k": valid_value(schema.values, depth + 1)}
+        return {} if depth > 4 else {"k": valid_value(schema.values, depth + 1, branch)}
     if kind == "union":
         branches = [b for b in schema.schemas if b.type != "null"]
         if depth > 4 and len(branches) < len(schema.schemas):
             return None
-        return valid_value(branches[0], depth + 1)
+        return valid_value(branches[branch], depth + 1, branch)
     if kind == "enum":
         return schema.symbols[0]
     if kind == "fixed":
@@ -181,13 +182,16 @@ def test_every_datahub_aspect_class_valid_and_with_its_defaults() -> None:
     valid = 0
     for cls in ASPECT_MAP.values():
         assert_same(Mcp(entityUrn=URN, aspect=cls._construct_with_defaults()))
-        valid += assert_same(Mcp(entityUrn=URN, aspect=valid_value(cls.RECORD_SCHEMA)))
-    assert valid == len(ASPECT_MAP)
+        for branch in (0, -1):
+            aspect = valid_value(cls.RECORD_SCHEMA, branch=branch)
+            valid += assert_same(Mcp(entityUrn=URN, aspect=aspect))
+    assert valid == 2 * len(ASPECT_MAP)
 
 
+@pytest.mark.parametrize("branch", [0, -1])
 @pytest.mark.parametrize("name", sorted(ASPECT_MAP))
-def test_every_datahub_aspect_class_broken_everywhere(name: str) -> None:
-    aspect = valid_value(ASPECT_MAP[name].RECORD_SCHEMA)
+def test_every_datahub_aspect_class_broken_everywhere(name: str, branch: int) -> None:
+    aspect = valid_value(ASPECT_MAP[name].RECORD_SCHEMA, branch=branch)
     outcomes = [assert_same(Mcp(entityUrn=URN, aspect=b)) for b in broken(aspect)]
     assert not all(outcomes) or not aspect.RECORD_SCHEMA.fields
 
