@@ -58,6 +58,8 @@ class Window:
     flush: float = 0.0
     cpu: float = 0.0
     aspects: int = 0
+    gc: float = 0.0
+    full_gcs: int = 0
 
     @property
     def plane(self) -> float:
@@ -74,8 +76,25 @@ class Window:
         return (
             f"{self.rate():6.0f} ev/s ({self.cpu_rate():6.0f} per CPU s; µs/ev: project"
             f" {self.project * per:.1f} write {self.write * per:.1f} flush {self.flush * per:.1f},"
-            f" decode {self.decode * per:.1f}; {self.aspects / self.events:.2f} aspects/ev)"
+            f" decode {self.decode * per:.1f}; {self.aspects / self.events:.2f} aspects/ev;"
+            f" of it in GC {self.gc * per:.1f}, {self.full_gcs} full collections)"
         )
+
+
+class GcClock:
+    """Time the garbage collector spends, and its full collections (``gc.callbacks``)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.full = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.full += info["generation"] == 2
 
 
 @dataclass
@@ -85,19 +104,23 @@ class Run:
     db_mb: float = 0.0
 
 
-def records(count: int) -> list[LogRecord]:
-    """At least ``count`` simulated events as log records (one partition, in order)."""
+def records(count: int) -> list[bytes]:
+    """At least ``count`` simulated events, encoded (one partition, in order). Kept as
+    bytes, which the garbage collector never visits: a worker holds one batch of log
+    records at a time, not the whole log (:func:`log_records`)."""
     codec = EventCodec()
     runs = count // 16 + 20  # ~17 events per simulated run
     events = simulate(runs=runs).events
-    return [
-        LogRecord(LogPosition(TOPIC, 0, offset), None, codec.encode(event))
-        for offset, event in enumerate(events[:count])
-    ]
+    return [codec.encode(event) for event in events[:count]]
+
+
+def log_records(log: Sequence[bytes], start: int, stop: int) -> list[LogRecord]:
+    """The log records at offsets ``start`` to ``stop``, as the consumer hands them over."""
+    return [LogRecord(LogPosition(TOPIC, 0, o), None, log[o]) for o in range(start, stop)]
 
 
 def run_once(
-    log: Sequence[LogRecord], marks: Sequence[int], window: int, batch: int, freeze: bool
+    log: Sequence[bytes], marks: Sequence[int], window: int, batch: int, freeze: bool
 ) -> Run:
     codec = EventCodec()
     out = Run()
@@ -109,16 +132,19 @@ def run_once(
             gc.collect()
             gc.freeze()
         written = 0
+        clock = GcClock()
+        gc.callbacks.append(clock)
         try:
             for mark in sorted(marks):
                 for stop, measured in ((mark, False), (mark + window, True)):
                     current = Window()
                     while written < stop:
-                        chunk = log[written : min(written + batch, stop)]
+                        chunk = log_records(log, written, min(written + batch, stop))
                         t0 = time.perf_counter()
                         part = decode(codec, chunk, needs).batch_for(plane.projection)
                         t1 = time.perf_counter()
                         c1 = time.process_time()
+                        g1, f1 = clock.seconds, clock.full
                         writes = plane.projection.project(part)
                         t2 = time.perf_counter()
                         store.write(writes, part.upto)
@@ -126,6 +152,8 @@ def run_once(
                         store.flush()
                         t4 = time.perf_counter()
                         current.cpu += time.process_time() - c1
+                        current.gc += clock.seconds - g1
+                        current.full_gcs += clock.full - f1
                         current.events += len(chunk)
                         current.aspects += len(writes)
                         current.decode += t1 - t0
@@ -133,10 +161,12 @@ def run_once(
                         current.write += t3 - t2
                         current.flush += t4 - t3
                         written += len(chunk)
+                        del chunk, part, writes  # the worker keeps no batch past its checkpoint
                     if measured:
                         out.windows[mark] = current
             out.db_mb = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file()) / 1e6
         finally:
+            gc.callbacks.remove(clock)
             t0 = time.perf_counter()
             store.close()
             out.close_s = time.perf_counter() - t0

@@ -54,7 +54,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -65,7 +65,7 @@ from datahub.metadata.schema_classes import SystemMetadataClass
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.catalog.aspect_json import aspect_json
-from sinks.catalog.context import Mcp
+from sinks.catalog.context import Mcp, Proposal
 from sinks.catalog.validation import valid_mcp
 from sinks.store import StoreBase
 
@@ -152,7 +152,7 @@ def _system_metadata_head(now_ms: int) -> str:
     return json.dumps(base)[:-1] + ', "properties": '
 
 
-class DataHubStore(StoreBase[Sequence[Mcp]]):
+class DataHubStore(StoreBase[Sequence[Proposal]]):
     """The catalog plane's store (module docstring). Build it with :meth:`open`."""
 
     def __init__(self, lite: SqliteLite, *, name: str = "catalog", emitter: Emitter | None = None):
@@ -190,7 +190,7 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         *,
         name: str = "catalog",
         emitter: Emitter | None = None,
-        seed: Sequence[Mcp] = (),
+        seed: Sequence[Proposal] = (),
     ) -> DataHubStore:
         """Open (or create) the Lite store at ``path`` and write ``seed`` (the platform's
         own entities) like any batch: unchanged aspects are skipped. Closes what it
@@ -222,35 +222,52 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         self._check_open()
         return self._lite
 
-    def write_aspects(self, mcps: Sequence[Mcp]) -> int:
-        """Write the aspects of ``mcps`` that changed, in one transaction; the last MCP
-        per ``(urn, aspect)`` wins. Returns how many were written. Idempotent."""
+    def write_aspects(self, proposals: Sequence[Proposal]) -> int:
+        """Write the aspects of ``proposals`` that changed, in one transaction; the last
+        proposal per ``(urn, aspect)`` wins. Returns how many were written. Idempotent.
+
+        Each aspect is built when its turn comes and dropped once its row is made (kept
+        only to be sent to GMS): the batch never holds all its aspects at once."""
         self._check_open()
-        latest: dict[tuple[str, str], tuple[str, Mcp]] = {}
-        for mcp in mcps:
-            key = (str(mcp.entityUrn), str(mcp.aspectName))
-            latest[key] = (_aspect_json(key, mcp, self.name), mcp)
+        latest = {(p.urn, p.aspect_name): p for p in proposals}
         if not latest:
             return 0
         stored = self._stored(list(latest))
-        changed = []
-        for key, (text, mcp) in latest.items():
+        now = int(time.time() * 1000)
+        head = _system_metadata_head(now)
+        rows: list[tuple[str, str, int, str, str, int]] = []
+        updates: list[tuple[str, str, str, str]] = []
+        sent: list[Mcp] = []
+        emitting = self._emitter is not None
+        for key, proposal in latest.items():
+            mcp = _build(key, proposal, self.name)
+            text = _aspect_json(key, mcp, self.name)
             digest = content_hash(text)
-            version = stored.get(key)
-            if version is not None and version[0] == digest:
+            known = stored.get(key)
+            if known is not None and known[0] == digest:
                 continue
             _validate(key, mcp, self.name)
-            changed.append((key, text, digest, None if version is None else version[1], mcp))
-        if not changed:
+            if emitting:
+                sent.append(mcp)
+            urn, name = key
+            version = 1 if known is None else known[1] + 1
+            system = f'{head}{{"sysVersion": "{version}", "{HASH_PROPERTY}": "{digest}"}}}}'
+            rows.append((urn, name, version, text, system, now))
+            if known is None:
+                rows.append((urn, name, 0, text, system, now))
+            else:
+                updates.append((text, system, urn, name))
+        written = (len(rows) + len(updates)) // 2  # new: two rows; changed: a row, an update
+        if not written:
             return 0
         if self._emitter is not None:
             try:
-                self._emitter.emit_mcps([c[-1] for c in changed])
+                self._emitter.emit_mcps(sent)
             except Exception as exc:  # requests' and DataHub's own errors
                 raise SinkUnavailableError(self.name, f"DataHub GMS: {exc}") from exc
-        self._commit_rows(changed)
-        self.written += len(changed)
-        return len(changed)
+        self._commit_rows(rows, updates)
+        self.written += written
+        return written
 
     def _stored(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
         """``(content hash, version)`` of the stored latest version of each of ``keys``
@@ -271,20 +288,12 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         return found
 
     def _commit_rows(
-        self, changed: Iterable[tuple[tuple[str, str], str, str, int | None, Mcp]]
+        self,
+        rows: list[tuple[str, str, int, str, str, int]],
+        updates: list[tuple[str, str, str, str]],
     ) -> None:
-        now = int(time.time() * 1000)
-        head = _system_metadata_head(now)
-        rows: list[tuple[str, str, int, str, str, int]] = []
-        updates: list[tuple[str, str, str, str]] = []
-        for (urn, name), text, digest, previous, _ in changed:
-            version = 1 if previous is None else previous + 1
-            system = f'{head}{{"sysVersion": "{version}", "{HASH_PROPERTY}": "{digest}"}}}}'
-            rows.append((urn, name, version, text, system, now))
-            if previous is None:
-                rows.append((urn, name, 0, text, system, now))
-            else:
-                updates.append((text, system, urn, name))
+        """Insert ``rows`` (new versions, and version 0 of new aspects) and update the
+        version 0 of changed ones, in one transaction."""
         rows.sort()  # index order ((urn, aspect, version) is unique): fewer page visits
         try:
             self._db.executemany(_INSERT, rows)
@@ -297,7 +306,7 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
 
     # --- StoreBase hooks -----------------------------------------------------------------
 
-    def _apply(self, writes: Sequence[Mcp]) -> None:
+    def _apply(self, writes: Sequence[Proposal]) -> None:
         self.write_aspects(writes)
 
     def _persist(self, marks: Watermark) -> None:
@@ -358,6 +367,18 @@ def _validate(key: tuple[str, str], mcp: Mcp, store: str) -> None:
         raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}: {exc!r}") from exc
     if not valid:
         raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}")
+
+
+def _build(key: tuple[str, str], proposal: Proposal, store: str) -> Mcp:
+    """The proposal's MCP, built with DataHub's classes; one that cannot be built, or
+    that names another aspect than its key, is a :class:`PermanentError`."""
+    try:
+        mcp = proposal.mcp()
+    except Exception as exc:  # whatever DataHub's constructors raise on bad values
+        raise PermanentError(f"{store}: {key[1]} of {key[0]} cannot be built: {exc}") from exc
+    if mcp.aspectName != key[1]:
+        raise PermanentError(f"{store}: {key[1]} of {key[0]} builds a {mcp.aspectName}")
+    return mcp
 
 
 def _aspect_json(key: tuple[str, str], mcp: Mcp, store: str) -> str:

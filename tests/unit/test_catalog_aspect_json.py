@@ -32,8 +32,9 @@ def reference(aspect: Any) -> str:
 def test_every_aspect_the_catalog_writes() -> None:
     projection = CatalogProjection()
     events = [*workload().events, *knowledge_and_lineage()]
-    mcps = projection.project(batch_for(projection, records_of(events)))
-    mcps += projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    proposals = projection.project(batch_for(projection, records_of(events)))
+    proposals += projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    mcps = [p.mcp() for p in proposals]
     assert len({m.aspectName for m in mcps}) >= 15
     for mcp in mcps:
         assert aspect_json(mcp.aspect) == reference(mcp.aspect), mcp.aspectName  # type: ignore[arg-type]

@@ -167,8 +167,9 @@ def broken(aspect: Any) -> Iterator[Any]:
 def catalog_mcps() -> list[Mcp]:
     projection = CatalogProjection()
     events = [*workload().events, *knowledge_and_lineage()]
-    mcps = projection.project(batch_for(projection, records_of(events)))
-    return mcps + projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    proposals = projection.project(batch_for(projection, records_of(events)))
+    proposals += projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    return [p.mcp() for p in proposals]
 
 
 def test_every_aspect_the_catalog_writes_is_valid_both_ways() -> None:
