@@ -35,10 +35,11 @@ nested records, bad envelopes).
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import threading
 from collections.abc import Callable
 from itertools import repeat
+from operator import attrgetter
 from typing import Any, Final
 
 from avro import io as avro_io
@@ -55,8 +56,6 @@ Check = Callable[[Any], bool]
 _compiled: dict[int, tuple[Any, Check]] = {}
 """Check per schema object (kept alive beside it); filled on first use. The schemas
 are immutable generated code: a cache, not state."""
-_fields_of: dict[int, Callable[[Callable[..., Any]], bool]] = {}
-"""A record's check of its fields, given the ``get`` of a ``DictWrapper``'s values."""
 _lock = threading.Lock()
 
 _RECORDS: Final = frozenset({"record", "error", "request"})
@@ -67,17 +66,19 @@ _DW_CONVERTER: Final = DictWrapper.__dict__["_get_json_converter"].__func__
 _MCP_VALIDATE: Final = MetadataChangeProposalWrapper.validate
 _MCP_ENVELOPE: Final = MetadataChangeProposalWrapper._make_mcp_without_aspects
 _NO_NAME: Final = object()
+_NO_STR: Final = frozenset(
+    {"null", "record", "error", "array", "map", "int", "long", "float", "double", "boolean"}
+)
+"""Types whose check rejects a ``str`` without raising (by type name: logical types
+on them check ``isinstance`` too)."""
 
 
 def valid_mcp(mcp: MetadataChangeProposalWrapper) -> bool:
     """``mcp.validate()``: the same verdict, or the same exception."""
-    cls = type(mcp)
-    if (
-        cls.validate is not _MCP_VALIDATE
-        or cls._make_mcp_without_aspects is not _MCP_ENVELOPE
-        or not _is_standard(MetadataChangeProposalClass)
-        or not _plain_converter()
-    ):
+    envelope = _envelopes.get(type(mcp))
+    if envelope is None:
+        envelope = _envelopes[type(mcp)] = _envelope_of(type(mcp))
+    if envelope is _ASK_DATAHUB or not _plain_converter():
         return bool(mcp.validate())
     urn, key = mcp.entityUrn, mcp.entityKeyAspect
     if urn is None and key is None:
@@ -88,38 +89,65 @@ def valid_mcp(mcp: MetadataChangeProposalWrapper) -> bool:
         return False
     if mcp.aspect and not valid_aspect(mcp.aspect):
         return False
-    # _make_mcp_without_aspects() builds this record with its plain setters
-    envelope = {
-        "auditHeader": mcp.auditHeader,
-        "entityType": mcp.entityType,
-        "entityUrn": urn,
-        "entityKeyAspect": None,
-        "changeType": mcp.changeType,
-        "aspectName": mcp.aspectName,
-        "aspect": None,
-        "systemMetadata": mcp.systemMetadata,
-        "headers": mcp.headers,
-    }
-    return _envelope_check()(envelope.get)
+    return envelope(mcp)
 
 
 def valid_aspect(aspect: Any) -> bool:
     """``aspect.validate()``: the same verdict, or the same exception."""
-    cls = type(aspect)
-    if not _is_standard(cls) or not _plain_converter():
+    check = _aspect_checks.get(type(aspect))
+    if check is None:
+        cls = type(aspect)
+        check = _aspect_checks[cls] = _check(cls.RECORD_SCHEMA) if _standard(cls) else _ASK_DATAHUB
+    if check is _ASK_DATAHUB or not _plain_converter():
         return bool(aspect.validate())
-    return _check(cls.RECORD_SCHEMA)(aspect)
+    return check(aspect)
 
 
-def _is_standard(cls: type) -> bool:
-    standard = _standard_classes.get(cls)
-    if standard is None:
-        standard = _standard_classes[cls] = _standard(cls)
-    return standard
+def _ask_datahub(datum: Any) -> bool:  # pragma: no cover - a marker, never called
+    raise AssertionError("ask DataHub's own validate()")
 
 
-_standard_classes: dict[type, bool] = {}
-"""Whether a class validates with ``DictWrapper.validate`` (a cache of class facts)."""
+_ASK_DATAHUB: Final[Check] = _ask_datahub
+_envelopes: dict[type, Check] = {}
+"""Per MCP class, the check of the envelope record ``mcp.validate()`` builds (or
+:data:`_ASK_DATAHUB`): a cache of class facts."""
+_aspect_checks: dict[type, Check] = {}
+"""Per aspect class, its record check (or :data:`_ASK_DATAHUB`): a cache of class facts."""
+
+
+def _envelope_of(cls: type) -> Check:
+    """``cls._make_mcp_without_aspects().validate()`` without building that record: its
+    constructor stores the MCP's own attributes (and ``None`` for the two aspects)."""
+    if (
+        getattr(cls, "validate", None) is not _MCP_VALIDATE
+        or getattr(cls, "_make_mcp_without_aspects", None) is not _MCP_ENVELOPE
+        or not _standard(MetadataChangeProposalClass)
+    ):
+        return _ASK_DATAHUB
+    schema = MetadataChangeProposalClass.RECORD_SCHEMA
+    attributes = {f.name for f in dataclasses.fields(MetadataChangeProposalWrapper)}
+    fields: list[tuple[Callable[[Any], Any], Check]] = []
+    for field in schema.fields:
+        check = _check(field.type)
+        if field.name in _LEFT_NONE:
+            if not check(None):
+                return _ASK_DATAHUB  # not DataHub's envelope as this module knows it
+            continue  # always valid: no verdict, no exception
+        if field.name not in attributes:
+            return _ASK_DATAHUB
+        fields.append((attrgetter(field.name), check))
+
+    def check_envelope(mcp: Any) -> bool:
+        for read, check in fields:  # noqa: SIM110 - schema order, first failure wins
+            if not check(read(mcp)):
+                return False
+        return True
+
+    return check_envelope
+
+
+_LEFT_NONE: Final = frozenset({"entityKeyAspect", "aspect"})
+"""The envelope fields ``_make_mcp_without_aspects()`` leaves ``None``."""
 
 
 def _standard(cls: type) -> bool:
@@ -143,14 +171,6 @@ def _check(schema: Any) -> Check:
         return hit[1]
     with _lock:  # a record registers itself before its fields are compiled
         return _compile(schema)
-
-
-@functools.cache
-def _envelope_check() -> Callable[[Callable[..., Any]], bool]:
-    """The check of ``MetadataChangeProposalClass``'s fields (the MCP's envelope)."""
-    schema = MetadataChangeProposalClass.RECORD_SCHEMA
-    _check(schema)
-    return _fields_of[id(schema)]
 
 
 def _compile(schema: Any) -> Check:
@@ -266,9 +286,6 @@ def _record(schema: Any) -> Check:
     fields: list[tuple[str, Check]] = []
     defaults: list[tuple[str, bool, Any, Check]] = []
 
-    def check_fields(get: Callable[..., Any]) -> bool:
-        return all(field(get(name)) for name, field in fields)
-
     def check(datum: Any) -> bool:
         if isinstance(datum, DictWrapper):
             get = datum._inner_dict.get if type(datum).get is _DW_GET else datum.get
@@ -285,7 +302,6 @@ def _record(schema: Any) -> Check:
             return True
         return False
 
-    _fields_of[id(schema)] = check_fields
     _compiled[id(schema)] = (schema, check)
     for field in schema.fields:
         compiled = _compile(field.type)
@@ -315,10 +331,17 @@ def _union(schema: Any) -> Check:
         check for branch, check in zip(branches, checks, strict=True) if branch.type != "null"
     ]
     single = others[0] if len(others) == 1 else None
+    # a str goes to the branches (no union name or record class to match); some branch
+    # takes any str, or none takes one and none raises on one (enums depend on it)
+    takes_str = any(check in (_is_str, _bytes) for check in others)
+    never_str = all(branch.type in _NO_STR for branch in branches)
+    str_verdict = True if takes_str else False if never_str else None
 
     def check(datum: Any) -> bool:  # noqa: PLR0911 - one per avrogen outcome
         if datum is None:
             return has_null
+        if str_verdict is not None and type(datum) is str:
+            return str_verdict
         if isinstance(datum, DictWrapper):
             record = getattr(type(datum), "RECORD_SCHEMA", None)
             if record is None:

@@ -16,6 +16,7 @@ from datahub.emitter.serialization_helper import pre_json_transform
 from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import load_catalog
+from sinks.catalog import aspect_json as aspect_json_module
 from sinks.catalog.aspect_json import aspect_json
 from sinks.catalog.projection import CatalogProjection
 from tests.contract.store_contract import batch_for, records_of
@@ -86,3 +87,15 @@ def test_every_datahub_aspect_class_with_every_field_set() -> None:
         for branch in (0, -1):  # the first and the last member of every union
             aspect = valid_value(cls.RECORD_SCHEMA, branch=branch)
             assert aspect_json(aspect) == reference(aspect), cls.__name__
+
+
+def test_text_and_numbers_encode_as_json_dumps_does() -> None:
+    aspect = dh.DatasetPropertiesClass(
+        name="caf\u00e9 \u2603 \"quoted\" back\\slash\ttab\x00nul \U0001f600",
+        description="</script> & <b>",
+        customProperties={"\u00fcber": "line\nbreak", "ratio": "1e+16"},
+        tags=["\x7f", "\u2028"],
+    )
+    assert aspect_json(aspect) == reference(aspect)
+    sample = {"f": [0.1, 1e16, -0.0, 1.5e-7, 2**70], "b": [True, False, None]}
+    assert aspect_json_module._dumps(sample) == json.dumps(sample)
