@@ -4,24 +4,28 @@ The impure half of the catalog plane (the pure half is
 :class:`sinks.catalog.projection.CatalogProjection`).
 
 - **embedded** (always): DataHub Lite's SQLite store, ``<state_dir>/datahub/lite.sqlite``
-  by default, in WAL mode so that readers (``proofstream catalog export``,
-  ``datahub lite`` itself) never block the worker.
+  by default, opened by :func:`~sinks.catalog.lite.open_lite` (WAL mode, so that
+  readers, ``proofstream catalog export`` or ``datahub lite`` itself, never block the
+  worker).
 - **GMS** (``DataHubSettings.gms_url``): every changed aspect is also sent with
   DataHub's ``DatahubRestEmitter``, synchronously, *before* it is committed locally,
   so a failed send is retried with the batch. Shadow generations never send.
 
-**Writes.** ``write(mcps, upto)`` writes only the aspects whose content changed, in
-one transaction per batch, in DataHub Lite's own format (what Lite's ``write()``
-would leave, minus its per-aspect commits and reads): each aspect's JSON is the
-text Lite stores; a new aspect gets rows ``version 1`` and ``version 0`` (the
-latest), a changed one a row ``version N+1`` and an updated ``version 0``; the
-system metadata carries Lite's ``sysVersion`` and, under :data:`HASH_PROPERTY`,
-the BLAKE2b-128 of the aspect's JSON. That **content hash** is what the next write
-compares with (read for a whole batch in one query over Lite's own index): an equal
-aspect is skipped, so a replayed or re-delivered batch writes nothing, and the
-hash lives in the row it describes, so it survives restarts and can never disagree
-with it. A row another writer left without a hash (``datahub lite`` itself, or a
-store written before hashes) is compared by the hash of its stored JSON.
+**Writes.** ``write(proposals, upto)`` writes only the aspects whose content changed,
+in one transaction per batch, in DataHub Lite's own format (what Lite's ``write()``
+would leave, minus its per-aspect commits and reads). It builds each proposal's MCP
+with DataHub's classes when its turn comes, converts it to the JSON Lite stores
+(:mod:`sinks.catalog.aspect_json`) and drops it once its rows are made (it keeps it
+only to send it to GMS), so a batch never holds all its aspects at once. A new
+aspect gets rows ``version 1`` and ``version 0`` (the latest), a changed one a row
+``version N+1`` and an updated ``version 0``; the system metadata carries Lite's
+``sysVersion`` and, under :data:`HASH_PROPERTY`, the BLAKE2b-128 of the aspect's
+JSON. That **content hash** is what the next write compares with (read for a whole
+batch in one query over Lite's own index): an equal aspect is skipped, so a replayed
+or re-delivered batch writes nothing, and the hash lives in the row it describes, so
+it survives restarts and can never disagree with it. A row another writer left
+without a hash (``datahub lite`` itself, or a store written before hashes) is
+compared by the hash of its stored JSON.
 
 Every aspect that is written is validated first, with ``mcp.validate()``'s verdict
 (compiled once per schema: :mod:`sinks.catalog.validation`); an aspect that fails
@@ -36,15 +40,9 @@ too): it can never survive a crash without the aspects it covers.
 **Browse index.** Lite's ``close()`` rebuilds its browse index (``metadata_edge_v2``,
 what ``datahub lite ls`` walks) from every aspect in the store: minutes at a few
 hundred thousand aspects, on every worker stop. The store closes the connection
-without it; :func:`reindex` (``proofstream catalog reindex``, or DataHub's own
-``datahub lite reindex``) runs Lite's rebuild on demand. Nothing else reads that
+without it; :func:`~sinks.catalog.lite.reindex` (``proofstream catalog reindex``, or
+DataHub's own ``datahub lite reindex``) runs Lite's rebuild on demand. Nothing else reads that
 index (``get``, ``search``, ``list_ids``, ``get_all_aspects`` and the export do not).
-
-DataHub telemetry: ``datahub.lite`` imports ``datahub.telemetry``, whose import
-creates a client id in ``~/.datahub`` (only ``DATAHUB_TELEMETRY_ENABLED=false`` in
-the environment *before* that import prevents it; only ``main()`` may set it).
-Opening a store calls DataHub's own ``suppress_telemetry()``, so nothing is ever
-sent from this process.
 """
 
 from __future__ import annotations
@@ -59,39 +57,23 @@ from pathlib import Path
 from typing import Any, Final, Protocol
 
 from datahub.lite.sqlite_lite import SqliteLite
-from datahub.lite.sqlite_lite_config import SqliteLiteConfig
 from datahub.metadata.schema_classes import SystemMetadataClass
 
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.catalog.aspect_json import aspect_json
 from sinks.catalog.context import Mcp, Proposal
+from sinks.catalog.lite import open_lite, reindex
 from sinks.catalog.validation import valid_mcp
 from sinks.store import StoreBase
 
+# open_lite and reindex stay importable from here, where their callers found them
 __all__ = ["HASH_PROPERTY", "DataHubStore", "Emitter", "content_hash", "open_lite", "reindex"]
 
 HASH_PROPERTY: Final = "proofstream.contentHash"
 """The ``systemMetadata.properties`` key of an aspect's content hash."""
 
 _WATERMARKS: Final = "proofstream_watermarks"
-_OPTIONS: Final = {
-    # Set before WAL mode, so only a new file takes it (a page size is invisible to any
-    # SQL reader, DataHub's included). 16 KB: a batch's commit and the checkpoints copy a
-    # quarter as many pages as with SQLite's 4 KB default, for the same bytes; larger
-    # pages measured no better and make each lookup read more.
-    "page_size": 16_384,
-    # NORMAL is safe in WAL mode: a crash loses at most commits not yet synced, and
-    # the watermark commit is synced (FULL) after the data it covers.
-    "journal_mode": "WAL",
-    "synchronous": "NORMAL",
-    # ~32 MB: the interior pages of Lite's aspect index stay cached as the store grows
-    "cache_size": -32_000,
-    # Checkpoint once the WAL holds ~64 MB (4,000 pages; SQLite's default 1,000 would
-    # checkpoint inside every batch's commit): an index page that several batches
-    # changed is copied back once.
-    "wal_autocheckpoint": 4_000,
-}
 _CHUNK: Final = 2_000
 """Keys per lookup query (two SQL variables each, far below SQLite's limit)."""
 
@@ -113,35 +95,6 @@ class Emitter(Protocol):
 def content_hash(text: str) -> str:
     """The content hash of an aspect's stored JSON: BLAKE2b-128, hex. Pure."""
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
-
-
-def open_lite(path: Path, *, read_only: bool = False) -> SqliteLite:
-    """Open DataHub Lite's SQLite store at ``path`` (WAL, so readers never block the
-    writer). Raises :class:`SinkUnavailableError` when it cannot be opened (a read-only
-    open of a missing file included)."""
-    from datahub.telemetry.telemetry import suppress_telemetry
-
-    suppress_telemetry()
-    options = {} if read_only else dict(_OPTIONS)
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteLite(SqliteLiteConfig(file=str(path), read_only=read_only, options=options))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        raise SinkUnavailableError("catalog", f"cannot open DataHub Lite at {path}: {exc}") from exc
-
-
-def reindex(path: Path) -> None:
-    """Rebuild the browse index of the Lite store at ``path`` with Lite's own
-    ``reindex()`` (what ``datahub lite ls`` walks). Takes the store's write lock while
-    it runs. Raises :class:`SinkUnavailableError`."""
-    lite = open_lite(path)
-    try:
-        lite.reindex()
-    except (sqlite3.Error, ValueError) as exc:
-        raise SinkUnavailableError("catalog", f"reindexing {path}: {exc}") from exc
-    finally:
-        lite.sqlite_client.close()  # Lite's close() would rebuild the index again
 
 
 def _system_metadata_head(now_ms: int) -> str:
