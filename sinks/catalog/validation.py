@@ -20,17 +20,27 @@ once per schema that follow avrogen's ``validate`` branch by branch:
 - ``null`` and ``string`` inline; ``bytes`` accepts a ``str``; every other leaf
   (enum, fixed, numbers, boolean, logical types) is the schema's own ``validate``
   (what ``avro.io.validate`` asks of a leaf), with avro's own predicate inlined for
-  plain primitives and a set for enum symbols.
+  plain primitives and a set for enum symbols;
+- the envelope: the ``MetadataChangeProposalClass`` that ``mcp.validate()`` builds
+  only holds the MCP's own attributes (and ``None`` for both aspects), so they are
+  checked where they are, against that record's compiled fields.
+
+Short cuts taken only where they cannot change a verdict or an exception: ``None``
+in a union is decided by its null branch; a ``str`` in a union whose branches all
+take any ``str`` (or none does) is decided at once; a map whose value check cannot
+raise stops at its first failure.
 
 Whatever is not covered goes to DataHub's own code, never to a guess: an MCP or
-aspect class that overrides ``validate`` is asked itself; a converter with logical
-types or tuple unions, a union value of a class without a schema, or a union that
-would raise are handed to avrogen's ``validate`` at that node (validation is a
-function of the node alone, so that is exact). :func:`valid_mcp` raises what
-``mcp.validate()`` would raise. ``tests/unit/test_catalog_validation.py`` compares
-the verdicts on every aspect the catalog writes and every DataHub aspect class,
-valid and broken (wrong types, missing required fields, bad enum symbols, bad
-nested records, bad envelopes).
+aspect class that overrides ``validate`` (or avrogen's converter) is asked itself,
+as is everything while avrogen's global converter uses logical types or tuple
+unions; a union value of a class without a schema, or one that avrogen would raise
+on, is handed to avrogen's ``validate`` at that node (validation is a function of
+the node alone, so that is exact). :func:`valid_mcp` raises what ``mcp.validate()``
+would raise. ``tests/unit/test_catalog_validation.py`` compares the verdicts (and
+exceptions) on every aspect the catalog writes and every DataHub aspect class, valid
+and broken at every position (wrong types, missing required fields, bad enum
+symbols, bad nested records, one-key union dicts, records given as dicts), and on
+broken envelopes.
 """
 
 from __future__ import annotations
@@ -54,8 +64,11 @@ __all__ = ["valid_aspect", "valid_mcp"]
 Check = Callable[[Any], bool]
 
 _compiled: dict[int, tuple[Any, Check]] = {}
-"""Check per schema object (kept alive beside it); filled on first use. The schemas
-are immutable generated code: a cache, not state."""
+"""Check per schema object (kept alive beside it), complete; filled on first use. The
+schemas are immutable generated code: a cache, not state."""
+_pending: dict[int, tuple[Any, Check]] = {}
+"""Checks being compiled (a record registers itself before its fields, which may lead
+back to it); published to :data:`_compiled` once complete. Used under :data:`_lock`."""
 _lock = threading.Lock()
 
 _RECORDS: Final = frozenset({"record", "error", "request"})
@@ -169,12 +182,17 @@ def _check(schema: Any) -> Check:
     hit = _compiled.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
-    with _lock:  # a record registers itself before its fields are compiled
-        return _compile(schema)
+    with _lock:
+        try:
+            check = _compile(schema)
+            _compiled.update(_pending)  # only now: every check in it is complete
+            return check
+        finally:
+            _pending.clear()
 
 
 def _compile(schema: Any) -> Check:
-    hit = _compiled.get(id(schema))
+    hit = _compiled.get(id(schema)) or _pending.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
     kind = schema.type
@@ -188,7 +206,7 @@ def _compile(schema: Any) -> Check:
         check = _union(schema)
     else:
         check = _leaf(schema)
-    _compiled[id(schema)] = (schema, check)
+    _pending[id(schema)] = (schema, check)
     return check
 
 
@@ -302,7 +320,7 @@ def _record(schema: Any) -> Check:
             return True
         return False
 
-    _compiled[id(schema)] = (schema, check)
+    _pending[id(schema)] = (schema, check)
     for field in schema.fields:
         compiled = _compile(field.type)
         fields.append((field.name, compiled))

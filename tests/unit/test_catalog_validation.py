@@ -253,3 +253,19 @@ def test_overridden_validate_is_asked_itself() -> None:
     assert not valid_mcp(Strict(entityUrn=URN, aspect=dh.StatusClass(removed=False)))
     assert not valid_mcp(Mcp(entityUrn=URN, aspect=Never(removed=False)))
     assert not valid_aspect(Never(removed=False))
+
+
+def test_first_use_from_many_threads_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a replay's shadow store writes from its own thread while live writes: the checks
+    # compiled on first use must be complete before any thread can use them
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sinks.catalog import validation
+
+    for cache in ("_compiled", "_aspect_checks", "_envelopes"):
+        monkeypatch.setattr(validation, cache, {})
+    mcps = catalog_mcps()
+    expected = [m.validate() for m in mcps]
+    with ThreadPoolExecutor(8) as pool:
+        verdicts = list(pool.map(lambda _: [valid_mcp(m) for m in mcps], range(8)))
+    assert all(v == expected for v in verdicts)
