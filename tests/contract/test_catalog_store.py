@@ -242,8 +242,8 @@ def _raises(removed: bool) -> Any:
 @pytest.mark.parametrize(
     "recipe",
     [
-        Recipe("status", _raises, (False,)),  # a recipe that cannot be built
-        Recipe("status", dh.SubTypesClass, ([],)),  # builds another aspect than it names
+        ("status", _raises, (False,)),  # a recipe that cannot be built
+        ("status", dh.SubTypesClass, ([],)),  # builds another aspect than it names
     ],
 )
 def test_a_recipe_that_does_not_build_its_aspect_is_a_permanent_error(
