@@ -11,7 +11,7 @@ from schemas.catalog import load_catalog
 from schemas.events import Event
 from sinks.base import Batch, Store
 from sinks.catalog import DataHubSettings, make_plane
-from sinks.catalog.context import Mcp
+from sinks.catalog.context import Proposal
 from sinks.catalog.export import latest_aspects
 from sinks.catalog.projection import CatalogProjection
 from sinks.catalog.store import DataHubStore
@@ -22,8 +22,8 @@ __all__ = ["TOPICS", "batch_of", "keys", "lite_keys", "open_store", "platform_ke
 TOPICS = ("fractalops.agent-actions.v1",)
 
 
-def keys(mcps: Sequence[Mcp]) -> set[str]:
-    return {f"{m.entityUrn} {m.aspectName}" for m in mcps}
+def keys(proposals: Sequence[Proposal]) -> set[str]:
+    return {f"{p.urn} {p.aspect_name}" for p in proposals}
 
 
 def platform_keys() -> set[str]:

@@ -3,11 +3,14 @@
 One folder, three parts (the layout every plane follows):
 
 - :mod:`sinks.catalog.projection`: the pure ``CatalogProjection`` (batch → DataHub
-  MCPs), with its URNs (:mod:`~sinks.catalog.urns`), per-event handlers
-  (:mod:`~sinks.catalog.handlers`) and the platform's own entities
+  aspect proposals), with its URNs (:mod:`~sinks.catalog.urns`), per-event handlers
+  (:mod:`~sinks.catalog.handlers`), the aspects they state as recipes
+  (:mod:`~sinks.catalog.aspects`) and the platform's own entities
   (:mod:`~sinks.catalog.platform`);
 - :mod:`sinks.catalog.store`: ``DataHubStore``, DataHub Lite on disk (+ GMS), which
-  writes only changed aspects, one transaction per batch;
+  builds each aspect as it writes it and writes only changed ones, one transaction per
+  batch, validated (:mod:`~sinks.catalog.validation`) and converted
+  (:mod:`~sinks.catalog.aspect_json`) with checks compiled once per schema;
 - :mod:`sinks.catalog.generations`: shadow generations for replay, the same store
   class on another Lite file.
 
@@ -25,7 +28,7 @@ from typing import TYPE_CHECKING
 from sinks.catalog.settings import DataHubSettings
 
 if TYPE_CHECKING:
-    from sinks.catalog.context import Mcp
+    from sinks.catalog.context import Proposal
     from sinks.plane import Plane
 
 __all__ = ["DataHubSettings", "make_plane"]
@@ -33,7 +36,7 @@ __all__ = ["DataHubSettings", "make_plane"]
 
 def make_plane(
     settings: DataHubSettings, state_dir: Path, topics: Sequence[str]
-) -> Plane[Sequence[Mcp]]:
+) -> Plane[Sequence[Proposal]]:
     """The catalog plane: its projection, how to open its live store (the Lite file of
     the live generation, seeded with the platform's entities for ``topics``, plus the
     GMS emitter when ``settings.gms_url`` is set) and its generations.
@@ -55,7 +58,7 @@ def make_plane(
     projection = CatalogProjection(settings.env)
     topics = tuple(topics)
 
-    def seed() -> list[Mcp]:
+    def seed() -> list[Proposal]:
         return projection.platform(topics, load_catalog())
 
     def emitter() -> Emitter | None:
@@ -74,7 +77,7 @@ def make_plane(
     def open_shadow(path: Path, name: str) -> DataHubStore:
         return DataHubStore.open(path, name=name, seed=seed())  # never GMS
 
-    def generations(store: Store[Sequence[Mcp]]) -> Rebuildable:
+    def generations(store: Store[Sequence[Proposal]]) -> Rebuildable:
         if not isinstance(store, DataHubStore):
             raise TypeError(f"not the catalog's store: {store!r}")
         return DataHubGenerations(store, settings.lite_file_in(state_dir), open_shadow)

@@ -8,7 +8,9 @@ result once more (drops nulls, renames ``com.linkedin.pegasus2avro.*`` union key
 The store validates every aspect it writes with ``mcp.validate()`` anyway, and that
 double walk was most of the catalog's cost per aspect, so :func:`aspect_json`
 converts with a converter **compiled once per schema** that does both in one pass:
-the same text for a valid aspect, without the validation.
+the same text for a valid aspect, without the validation. Values that are their own
+JSON when valid (strings, numbers, booleans, enum symbols, nullable ones, lists of
+them) are passed through without a call.
 
 Scope: records, arrays, maps, enums, primitives, and unions of ``null`` with one
 other type or of records (what DataHub aspects are made of). Anything else (a union
@@ -21,7 +23,12 @@ aspect class DataHub defines.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring_ascii,
+)
 from typing import Any, Final
 
 from avro import schema as avro_schema
@@ -34,8 +41,12 @@ __all__ = ["aspect_json"]
 Convert = Callable[[Any], Any]
 
 _compiled: dict[str, Convert] = {}
-"""Converter per record schema full name; filled on first use (the schemas are
-immutable, generated code: a cache, not state)."""
+"""Converter per aspect schema full name, complete; filled on first use (the schemas
+are immutable, generated code: a cache, not state)."""
+_records: dict[int, tuple[Any, Convert]] = {}
+"""Converter per record schema object (kept alive beside it), registered before its
+fields are compiled (recursive schemas); only read and written under :data:`_lock`."""
+_lock = threading.Lock()
 
 _MISSING: Final = object()
 _FROM: Final = "com.linkedin.pegasus2avro."
@@ -49,8 +60,26 @@ def aspect_json(aspect: DictWrapper) -> str:
     schema = type(aspect).RECORD_SCHEMA
     convert = _compiled.get(schema.fullname)
     if convert is None:
-        convert = _compiled[schema.fullname] = _compile(schema, within_array=False)
-    return json.dumps(convert(aspect))
+        with _lock:
+            convert = _compiled[schema.fullname] = _compile(schema, within_array=False)
+    return _dumps(convert(aspect))
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps`` with its default settings. ``json.dumps`` builds its C encoder
+    (the same arguments every time) at each call, which costs twice the encoding of a
+    small aspect: this builds it once. Without circular-reference bookkeeping (an
+    aspect is a tree: a cycle fails on recursion depth instead of ``ValueError``)."""
+    if c_make_encoder is None:  # pragma: no cover - CPython always has _json
+        return json.dumps
+    default = json.JSONEncoder().default
+    encode = c_make_encoder(
+        None, default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+    return lambda obj: "".join(encode(obj, 0))
+
+
+_dumps: Final = _json_encoder()
 
 
 def _generic(schema: Any, within_array: bool) -> Convert:
@@ -72,18 +101,18 @@ def _compile(schema: Any, *, within_array: bool) -> Convert:
     if kind in ("record", "error"):
         return _record(schema)
     if kind == "array":
-        items = _compile(schema.items, within_array=True)
-        return lambda value: [items(item) for item in value]
+        return _array(_compile(schema.items, within_array=True))
     if kind == "map":
         return _map(_compile(schema.values, within_array=False))
     if kind in ("union", "error_union"):
         return _union(schema, within_array)
-    if kind in ("enum", "fixed"):
-        return _same
-    return _primitive
+    if kind in ("bytes", "fixed"):
+        return _primitive  # DataHub writes bytes decoded
+    return _same  # enums and the other primitives are their own JSON
 
 
 def _same(value: Any) -> Any:
+    """A value that is its own JSON (a valid string, number, boolean or enum symbol)."""
     return value
 
 
@@ -91,9 +120,15 @@ def _primitive(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+def _array(items: Convert) -> Convert:
+    if items is _same:
+        return _same  # the list itself: the output is only ever dumped
+    return lambda value: [items(item) for item in value]
+
+
 def _map(values: Convert) -> Convert:
     def convert(value: Any) -> Any:
-        out = {key: values(item) for key, item in value.items()}
+        out = value if values is _same else {key: values(item) for key, item in value.items()}
         if len(out) == 1 or _DISCRIMINATOR in out:
             return pre_json_transform(out)  # its key rules, on the rare maps they touch
         return out
@@ -102,9 +137,12 @@ def _map(values: Convert) -> Convert:
 
 
 def _record(schema: Any) -> Convert:
+    known = _records.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
     if any(field.name == _DISCRIMINATOR for field in schema.fields):
         return _generic(schema, within_array=False)  # a union with aliases (Cost)
-    fields: list[tuple[str, Convert, Any]] = []
+    fields: list[tuple[str, Convert | None, Callable[[], Any]]] = []
 
     def convert(value: Any) -> Any:
         data = value._inner_dict if isinstance(value, DictWrapper) else value
@@ -115,7 +153,7 @@ def _record(schema: Any) -> Convert:
                 item = default()
             if item is None:
                 continue  # avrogen leaves it out or writes null, which DataHub drops
-            out[name] = field(item)
+            out[name] = item if field is None else field(item)
         return out
 
     def default_of(field: Any) -> Callable[[], Any]:
@@ -124,20 +162,10 @@ def _record(schema: Any) -> Convert:
         converter = get_global_json_converter()
         return lambda: converter.from_json_object(field.default, field.type)  # type: ignore[no-untyped-call]
 
-    # compiled lazily per field: recursive schemas must not recurse at compile time
+    _records[id(schema)] = (schema, convert)  # before the fields: they may lead back here
     for field in schema.fields:
-        fields.append((field.name, _lazy(field.type), default_of(field)))
-    return convert
-
-
-def _lazy(schema: Any) -> Convert:
-    compiled: list[Convert] = []
-
-    def convert(value: Any) -> Any:
-        if not compiled:
-            compiled.append(_compile(schema, within_array=False))
-        return compiled[0](value)
-
+        compiled = _compile(field.type, within_array=False)
+        fields.append((field.name, None if compiled is _same else compiled, default_of(field)))
     return convert
 
 
@@ -145,15 +173,17 @@ def _union(schema: Any, within_array: bool) -> Convert:
     candidates = schema.schemas
     others = [s for s in candidates if s.type != "null"]
     has_null = len(others) < len(candidates)
-    fallback = _generic(schema, within_array)
     enums = any(isinstance(s, avro_schema.EnumSchema) for s in candidates)
     # avrogen writes a union's value bare when the union is unambiguous (and not an
     # array item), else as {type name: value}
     bare = not within_array and ((len(candidates) == 2 and has_null) if enums else len(others) <= 1)
+    single = _compile(others[0], within_array=False) if len(others) == 1 else None
+    if bare and single is _same:
+        return _same  # a valid value (or None) is its own JSON
+    fallback = _generic(schema, within_array)
     # reversed: the first candidate of a name wins, as in avrogen
     named = [s for s in reversed(candidates) if isinstance(s, avro_schema.RecordSchema)]
-    records = {s.fullname: _lazy(s) for s in named}
-    single = _compile(others[0], within_array=False) if len(others) == 1 else None
+    records = {s.fullname: _record(s) for s in named}
     single_name = _renamed(_type_name(others[0])) if len(others) == 1 else ""
 
     def convert(value: Any) -> Any:

@@ -1,23 +1,48 @@
-"""What a per-event handler of the catalog works with: its :class:`Context`, the
-``customProperties`` convention (:data:`KIND`, :func:`props`) and the aspect builders
-several handlers share. Pure."""
+"""What a per-event handler of the catalog works with: its :class:`Context`, what the
+projection returns (:class:`Proposal`), and the ``customProperties`` convention
+(:data:`KIND`, :func:`props`). Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from datahub.emitter.mcp import MetadataChangeProposalWrapper
-from datahub.metadata import schema_classes as dh
 
+from sinks.catalog.aspects import Recipe, relationships
 from sinks.catalog.urns import Urns, escape
 
-__all__ = ["KIND", "Context", "Handler", "Mcp", "entity", "micros_to_ms", "props", "run_event"]
+__all__ = ["KIND", "Context", "Handler", "Mcp", "Proposal", "entity", "micros_to_ms", "props"]
 
 Mcp = MetadataChangeProposalWrapper
 
 KIND: Final = "fractalops.kind"
 """The ``customProperties`` key naming which seed entity a DataHub entity is."""
+
+
+class Proposal(NamedTuple):
+    """One aspect the catalog states: the entity's URN, the aspect's name and how to
+    build it (:mod:`sinks.catalog.aspects`). :meth:`mcp` builds DataHub's
+    ``MetadataChangeProposalWrapper`` (an UPSERT of the whole aspect) with DataHub's
+    own classes, a new one at each call. Pure."""
+
+    urn: str
+    aspect_name: str
+    build: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def mcp(self) -> Mcp:
+        return Mcp(entityUrn=self.urn, aspect=self.build(*self.args))
+
+
+_new = tuple.__new__
+"""A named tuple's own ``__new__`` is a Python function (three times the cost):
+``_new(Proposal, (...))`` makes the same object."""
+
+
+def entity(urn: str, *recipes: Recipe) -> list[Proposal]:
+    """One proposal per aspect recipe of ``urn``."""
+    return [_new(Proposal, (urn, *recipe)) for recipe in recipes]
 
 
 def props(entity: str, /, **values: Any) -> dict[str, str]:
@@ -36,11 +61,11 @@ def micros_to_ms(micros: Any) -> int:
 class Context:
     """What a handler links to, and where it emits. One per event.
 
-    ``emit(urn, *aspects)`` states aspects; ``repeat(key, build)`` states the MCPs
-    ``build()`` returns, building them once per ``key`` for the whole batch (for
-    entities many events state identically, e.g. a tool's dataJob); ``cached(key,
-    compute)`` is ``compute()`` once per ``key`` for the batch (a URN many events
-    name: DataHub's URN builders parse and check what they build).
+    ``emit(urn, *recipes)`` states aspects; ``repeat(key, build)`` states the proposals
+    ``build()`` returns, calling it once per ``key`` for the whole batch (for entities
+    many events state identically, e.g. a tool's dataJob); ``cached(key, compute)`` is
+    ``compute()`` once per ``key`` for the batch (a URN many events name: DataHub's
+    URN builders parse and check what they build).
     """
 
     __slots__ = (
@@ -66,8 +91,8 @@ class Context:
         home: str,
         flow: str,
         run: str | None,
-        emit: Callable[[Mcp], None],
-        repeat: Callable[[object, Callable[[], list[Mcp]]], None],
+        emit: Callable[[Proposal], None],
+        repeat: Callable[[object, Callable[[], list[Proposal]]], None],
         cached: Callable[[object, Callable[[], str]], str],
     ) -> None:
         self.record = record
@@ -81,11 +106,11 @@ class Context:
         self._repeat = repeat
         self._cached = cached
 
-    def emit(self, urn: str, *aspects: Any) -> None:
-        for aspect in aspects:
-            self._emit(Mcp(entityUrn=urn, aspect=aspect))
+    def emit(self, urn: str, *recipes: Recipe) -> None:
+        for recipe in recipes:
+            self._emit(_new(Proposal, (urn, *recipe)))
 
-    def repeat(self, key: object, build: Callable[[], list[Mcp]]) -> None:
+    def repeat(self, key: object, build: Callable[[], list[Proposal]]) -> None:
         self._repeat(key, build)
 
     def cached(self, key: object, compute: Callable[[], str]) -> str:
@@ -97,37 +122,17 @@ class Context:
     def repository(self, repository: str) -> str:
         return self.cached(("repository", repository), lambda: self.urns.repository(repository))
 
-    def stamp(self) -> Any:
-        actor = self.record["actor"]
-        return dh.AuditStampClass(
-            time=micros_to_ms(self.record["occurred_at"]),
-            actor=f"urn:li:corpuser:{escape(actor['id'])}",
-        )
+    def occurred_ms(self) -> int:
+        """When the event occurred, in DataHub's milliseconds."""
+        return micros_to_ms(self.record["occurred_at"])
 
-    def children(self) -> Any:
-        return dh.DataProcessInstanceRelationshipsClass(
-            upstreamInstances=[], parentInstance=self.run
-        )
+    def actor(self) -> str:
+        """The corpuser URN of the event's actor (who created what it states)."""
+        return f"urn:li:corpuser:{escape(self.record['actor']['id'])}"
+
+    def children(self) -> Recipe:
+        """``dataProcessInstanceRelationships`` of an instance within the event's run."""
+        return relationships(parent_instance=self.run)
 
 
 Handler = Callable[[Context], None]
-
-
-def entity(urn: str, *aspects: Any) -> list[Mcp]:
-    """One MCP per aspect of ``urn``."""
-    return [Mcp(entityUrn=urn, aspect=aspect) for aspect in aspects]
-
-
-def run_event(timestamp_ms: int, result: str, native: str, duration_ms: int | None = None) -> Any:
-    """A process instance's run ``COMPLETE`` with ``result`` (native: ``native``)."""
-    return dh.DataProcessInstanceRunEventClass(
-        timestampMillis=timestamp_ms,
-        # the schema's default, given explicitly: the constructor would otherwise
-        # decode it from the Avro schema on every call (most of the aspect's cost)
-        partitionSpec=dh.PartitionSpecClass(
-            partition="FULL_TABLE_SNAPSHOT", type=dh.PartitionTypeClass.FULL_TABLE
-        ),
-        status=dh.DataProcessRunStatusClass.COMPLETE,
-        result=dh.DataProcessInstanceRunResultClass(type=result, nativeResultType=native),
-        durationMillis=duration_ms,
-    )

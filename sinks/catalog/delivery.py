@@ -10,7 +10,8 @@ from typing import Any
 from datahub.metadata import schema_classes as dh
 
 from schemas.refs import closes_issue_ref
-from sinks.catalog.context import Context, micros_to_ms, props, run_event
+from sinks.catalog import aspects as a
+from sinks.catalog.context import Context, micros_to_ms, props
 
 __all__ = ["issue_opened", "pr_merged", "pr_opened", "pr_reviewed"]
 
@@ -32,19 +33,18 @@ def _delivery(ctx: Context, target: str, name: str, *, merged: bool, **key: Any)
     extra = {k: v for k, v in r.items() if k in _DELIVERY_EXTRA}  # record order, as stored
     ctx.emit(
         urn,
-        dh.DataProcessInstancePropertiesClass(
-            name=name,
-            created=ctx.stamp(),
-            customProperties=props(
-                "delivery", event_type=r["event_type"], **_github_props(r), **extra
-            ),
+        a.instance_properties(
+            name,
+            ctx.occurred_ms(),
+            ctx.actor(),
+            props("delivery", event_type=r["event_type"], **_github_props(r), **extra),
         ),
         ctx.children(),
-        dh.DataProcessInstanceOutputClass(outputs=[target]),
+        a.instance_outputs(target),
     )
     if merged:
         at = micros_to_ms(r.get("merged_at") or r["occurred_at"])
-        ctx.emit(urn, run_event(at, dh.RunResultTypeClass.SUCCESS, "merged"))
+        ctx.emit(urn, a.run_event(at, dh.RunResultTypeClass.SUCCESS, "merged"))
 
 
 def _github_dataset(ctx: Context, kind: str, ref: str, title: str, **extra: Any) -> str:
@@ -52,20 +52,20 @@ def _github_dataset(ctx: Context, kind: str, ref: str, title: str, **extra: Any)
     repo, _, number = ref.partition("#")
     ctx.emit(
         urn,
-        dh.DatasetPropertiesClass(
-            name=ref,
-            description=title,
-            externalUrl=f"https://github.com/{repo}/{kind}/{number}" if number else None,
-            customProperties=props(
+        a.dataset_properties(
+            ref,
+            props(
                 "issue" if kind == "issues" else "pull_request",
                 ref=ref,
                 repository=repo,
                 project=ctx.project,
                 **extra,
             ),
+            description=title,
+            external_url=f"https://github.com/{repo}/{kind}/{number}" if number else None,
         ),
-        dh.SubTypesClass(typeNames=["Issue" if kind == "issues" else "Pull Request"]),
-        dh.ContainerClass(container=ctx.repository(repo) if number else ctx.home),
+        a.sub_types("Issue" if kind == "issues" else "Pull Request"),
+        a.container(ctx.repository(repo) if number else ctx.home),
     )
     return urn
 
@@ -92,10 +92,8 @@ def pr_opened(ctx: Context) -> None:
         **_github_props(r),
     )
     if closes:
-        upstream = dh.UpstreamClass(
-            dataset=ctx.github("issues", closes), type=dh.DatasetLineageTypeClass.TRANSFORMED
-        )
-        ctx.emit(urn, dh.UpstreamLineageClass(upstreams=[upstream]))
+        lineage = dh.DatasetLineageTypeClass.TRANSFORMED
+        ctx.emit(urn, a.upstream_lineage(ctx.github("issues", closes), lineage))
     _delivery(ctx, urn, f"open {ref}", merged=False, ref=ref)
 
 

@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sinks.catalog.export import aspects_digest, canonical, latest_aspects
-from sinks.catalog.store import DataHubStore, open_lite
+from sinks.catalog.lite import open_lite
+from sinks.catalog.store import DataHubStore
 from sinks.directories import DirectoryGenerations, combine_parts, keyed_diff, watermark_verdict
 from sinks.generations import Digest, LogRange, TableDiff
 

@@ -4,7 +4,8 @@ Every event states its **envelope** (its project, repository, agent squad genera
 and agent: :func:`envelope`); an event type in :data:`HANDLERS` also states the
 entities of its payload (issue and PR delivery in :mod:`sinks.catalog.delivery`). A
 handler emits ``(urn, aspect)`` pairs through its :class:`~sinks.catalog.context.Context`,
-which turns them into DataHub ``MetadataChangeProposalWrapper``s.
+which turns them into :class:`~sinks.catalog.context.Proposal`s (aspect recipes the
+store builds into DataHub ``MetadataChangeProposalWrapper``s when it writes them).
 
 Rules every aspect here follows (what makes the catalog replayable in any cut):
 
@@ -26,8 +27,9 @@ from typing import Any, Final
 
 from datahub.metadata import schema_classes as dh
 
+from sinks.catalog import aspects as a
 from sinks.catalog import delivery
-from sinks.catalog.context import Context, Handler, Mcp, entity, micros_to_ms, props, run_event
+from sinks.catalog.context import Context, Handler, Proposal, entity, micros_to_ms, props
 from sinks.catalog.urns import Urns, platform_urn
 
 __all__ = ["ENVELOPE_ONLY", "HANDLERS", "envelope"]
@@ -44,58 +46,50 @@ _NO_ACTOR: Final = "urn:li:corpuser:fractalops"
 
 def envelope(
     urns: Urns, project: str, repository: str | None, actor: Mapping[str, Any], generation: int
-) -> tuple[str, str, str, list[Mcp]]:
+) -> tuple[str, str, str, list[Proposal]]:
     """The project container, the repository container (if any), the squad flow and the
-    agent job an event's envelope names: ``(project urn, home urn, flow urn, MCPs)``
-    where home is the repository, else the project. Pure."""
+    agent job an event's envelope names: ``(project urn, home urn, flow urn,
+    proposals)`` where home is the repository, else the project. Pure."""
     p = urns.project(project)
-    mcps = entity(
+    out = entity(
         p,
-        dh.ContainerPropertiesClass(
-            name=project, customProperties=props("project", project=project)
-        ),
-        dh.SubTypesClass(typeNames=["Project"]),
-        dh.DataPlatformInstanceClass(platform=platform_urn("fractalops")),
+        a.container_properties(project, props("project", project=project)),
+        a.sub_types("Project"),
+        a.platform_instance(platform_urn("fractalops")),
     )
     home = p
     if repository:
         home = urns.repository(repository)
-        mcps += entity(
+        out += entity(
             home,
-            dh.ContainerPropertiesClass(
-                name=repository,
-                externalUrl=f"https://github.com/{repository}",
-                customProperties=props("repository", repository=repository, project=project),
+            a.container_properties(
+                repository,
+                props("repository", repository=repository, project=project),
+                external_url=f"https://github.com/{repository}",
             ),
-            dh.SubTypesClass(typeNames=["Repository"]),
-            dh.DataPlatformInstanceClass(platform=platform_urn("github")),
-            dh.ContainerClass(container=p),
+            a.sub_types("Repository"),
+            a.platform_instance(platform_urn("github")),
+            a.container(p),
         )
     team, kind = actor.get("team_type"), actor.get("kind", "agent")
     flow = urns.squad(project, str(team or f"{kind}s"), generation)
     if team:
-        info = dh.DataFlowInfoClass(
-            name=f"{team} squad gen {generation} ({project})",
-            customProperties=props(
-                "agent_squad_generation", project=project, team_type=team, generation=generation
-            ),
+        info = a.flow_info(
+            f"{team} squad gen {generation} ({project})",
+            props("agent_squad_generation", project=project, team_type=team, generation=generation),
         )
     else:
-        info = dh.DataFlowInfoClass(
-            name=f"{kind}s ({project})", customProperties=props("actors", project=project)
-        )
-    mcps += entity(flow, info, dh.ContainerClass(container=p))
-    mcps += entity(
+        info = a.flow_info(f"{kind}s ({project})", props("actors", project=project))
+    out += entity(flow, info, a.container(p))
+    out += entity(
         urns.agent(flow, str(actor["id"])),
-        dh.DataJobInfoClass(
-            name=str(actor["id"]),
-            type="AGENT",
-            customProperties=props(
-                "agent", actor_kind=actor.get("kind"), role=actor.get("role"), team_type=team
-            ),
+        a.job_info(
+            str(actor["id"]),
+            "AGENT",
+            props("agent", actor_kind=actor.get("kind"), role=actor.get("role"), team_type=team),
         ),
     )
-    return p, home, flow, mcps
+    return p, home, flow, out
 
 
 # --- runs and leases ---------------------------------------------------------------------
@@ -107,10 +101,11 @@ def _run_started(ctx: Context) -> None:
     r, s = ctx.record, ctx.record["subject"]
     ctx.emit(
         ctx.run,
-        dh.DataProcessInstancePropertiesClass(
-            name=f"{s['run_id']} attempt {s.get('attempt', 1)}",
-            created=ctx.stamp(),
-            customProperties=props(
+        a.instance_properties(
+            f"{s['run_id']} attempt {s.get('attempt', 1)}",
+            ctx.occurred_ms(),
+            ctx.actor(),
+            props(
                 "run_attempt",
                 project=ctx.project,
                 repository=s.get("repository"),
@@ -122,8 +117,8 @@ def _run_started(ctx: Context) -> None:
                 parent_run_id=r.get("parent_run_id"),
             ),
         ),
-        dh.DataProcessInstanceRelationshipsClass(upstreamInstances=[], parentTemplate=ctx.flow),
-        dh.ContainerClass(container=ctx.home),
+        a.relationships(parent_template=ctx.flow),
+        a.container(ctx.home),
     )
 
 
@@ -134,7 +129,7 @@ def _run_finished(ctx: Context) -> None:
     outcome = str(r["outcome"])
     result = _RESULT.get(outcome, dh.RunResultTypeClass.FAILURE)
     ctx.emit(
-        ctx.run, run_event(micros_to_ms(r["occurred_at"]), result, outcome, int(r["duration_ms"]))
+        ctx.run, a.run_event(micros_to_ms(r["occurred_at"]), result, outcome, int(r["duration_ms"]))
     )
 
 
@@ -146,15 +141,16 @@ def _lease(kind: str, released: bool) -> Handler:
             native = r.get("reason") or "released"
             ctx.emit(
                 urn,
-                run_event(micros_to_ms(r["occurred_at"]), dh.RunResultTypeClass.SUCCESS, native),
+                a.run_event(micros_to_ms(r["occurred_at"]), dh.RunResultTypeClass.SUCCESS, native),
             )
             return
         ctx.emit(
             urn,
-            dh.DataProcessInstancePropertiesClass(
-                name=f"{kind} lease {r['lease_id']}",
-                created=ctx.stamp(),
-                customProperties=props(
+            a.instance_properties(
+                f"{kind} lease {r['lease_id']}",
+                ctx.occurred_ms(),
+                ctx.actor(),
+                props(
                     f"{kind}_lease",
                     **{f"{kind}_id": r[f"{kind}_id"]},
                     lease_id=r["lease_id"],
@@ -163,7 +159,7 @@ def _lease(kind: str, released: bool) -> Handler:
                 ),
             ),
             ctx.children(),
-            dh.ContainerClass(container=ctx.home),
+            a.container(ctx.home),
         )
 
     return handle
@@ -174,39 +170,28 @@ def _tool(ctx: Context) -> None:
     urns = ctx.urns
     job = ctx.cached(("tool", server, tool), lambda: urns.tool(server, tool))
 
-    def definition() -> list[Mcp]:
+    def definition() -> list[Proposal]:
         return entity(
-            urns.mcp_server(server),
-            dh.DataFlowInfoClass(
-                name=server, customProperties=props("mcp_server", mcp_server=server)
-            ),
-        ) + entity(
-            job,
-            dh.DataJobInfoClass(
-                name=tool,
-                type="MCP_TOOL",
-                customProperties=props("tool", mcp_server=server, tool=tool),
-            ),
-        )
+            urns.mcp_server(server), a.flow_info(server, props("mcp_server", mcp_server=server))
+        ) + entity(job, a.job_info(tool, "MCP_TOOL", props("tool", mcp_server=server, tool=tool)))
 
     ctx.repeat(("tool", job), definition)
     run = ctx.run
     if run is None:
         return
 
-    def loadout() -> list[Mcp]:
+    def loadout() -> list[Proposal]:
         # One entry per (run, tool), timeless: per-call timings are telemetry
         # (ClickHouse), and a call time here would make the aspect depend on the cut.
         return entity(
             urns.instance(loadout=run, tool=job),
-            dh.DataProcessInstancePropertiesClass(
-                name=f"{server}/{tool}",
-                created=dh.AuditStampClass(time=0, actor=_NO_ACTOR),
-                customProperties=props("tool_loadout", mcp_server=server, tool=tool),
+            a.instance_properties(
+                f"{server}/{tool}",
+                0,
+                _NO_ACTOR,
+                props("tool_loadout", mcp_server=server, tool=tool),
             ),
-            dh.DataProcessInstanceRelationshipsClass(
-                upstreamInstances=[], parentTemplate=job, parentInstance=run
-            ),
+            a.relationships(parent_template=job, parent_instance=run),
         )
 
     ctx.repeat(("loadout", run, job), loadout)
@@ -221,10 +206,9 @@ def _evidence(ctx: Context) -> None:
     sha256 = str(r["sha256"])
     ctx.emit(
         ctx.urns.evidence(sha256),
-        dh.DatasetPropertiesClass(
-            name=f"{r['kind']} {sha256[:12]}",
-            externalUrl=r.get("uri"),
-            customProperties=props(
+        a.dataset_properties(
+            f"{r['kind']} {sha256[:12]}",
+            props(
                 "evidence",
                 sha256=sha256,
                 kind=r["kind"],
@@ -234,10 +218,11 @@ def _evidence(ctx: Context) -> None:
                 proves_urn=ctx.github("pull", proves) if "#" in proves else None,
                 run_id=r["subject"].get("run_id"),
             ),
+            external_url=r.get("uri"),
         ),
-        dh.SubTypesClass(typeNames=["Evidence"]),
-        dh.ContainerClass(container=ctx.home),
-        dh.StatusClass(removed=False),
+        a.sub_types("Evidence"),
+        a.container(ctx.home),
+        a.status(removed=False),
     )
 
 
@@ -245,9 +230,9 @@ def _knowledge(ctx: Context) -> None:
     r = ctx.record
     ctx.emit(
         ctx.urns.knowledge(str(r["asset_ref"])),
-        dh.DatasetPropertiesClass(
-            name=str(r["asset_ref"]),
-            customProperties=props(
+        a.dataset_properties(
+            str(r["asset_ref"]),
+            props(
                 "knowledge_asset",
                 asset_ref=r["asset_ref"],
                 digest=r["digest"],
@@ -255,9 +240,9 @@ def _knowledge(ctx: Context) -> None:
                 project=ctx.project,
             ),
         ),
-        dh.SubTypesClass(typeNames=["Knowledge Asset"]),
-        dh.StatusClass(removed=False),
-        dh.ContainerClass(container=ctx.p),
+        a.sub_types("Knowledge Asset"),
+        a.status(removed=False),
+        a.container(ctx.p),
     )
 
 
@@ -269,17 +254,18 @@ def _lineage(ctx: Context) -> None:
             name, kind = str(ref["name"]), str(ref["kind"])
             urns.append(ctx.urns.lineage(kind, name))
             if not name.startswith("urn:li:"):
-                ctx.emit(urns[-1], dh.SubTypesClass(typeNames=[kind.title()]))
+                ctx.emit(urns[-1], a.sub_types(kind.title()))
     ctx.emit(
         ctx.urns.instance(lineage=r["event_id"]),
-        dh.DataProcessInstancePropertiesClass(
-            name=f"lineage of {r['subject'].get('run_id') or ctx.project}",
-            created=ctx.stamp(),
-            customProperties=props("lineage", run_id=r["subject"].get("run_id")),
+        a.instance_properties(
+            f"lineage of {r['subject'].get('run_id') or ctx.project}",
+            ctx.occurred_ms(),
+            ctx.actor(),
+            props("lineage", run_id=r["subject"].get("run_id")),
         ),
         ctx.children(),
-        dh.DataProcessInstanceInputClass(inputs=sides["inputs"]),
-        dh.DataProcessInstanceOutputClass(outputs=sides["outputs"]),
+        a.instance_inputs(*sides["inputs"]),
+        a.instance_outputs(*sides["outputs"]),
     )
 
 

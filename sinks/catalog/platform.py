@@ -5,7 +5,8 @@ DataHub finds where the agent-action events flow: each Kafka topic with the sche
 derived from the Avro catalog, each ClickHouse table with the schema derived from
 its DDL, and each projection as a streaming dataJob reading the topics and writing
 its stores. Pure; the store writes these once when it opens (unchanged ones are
-skipped like any other aspect).
+skipped like any other aspect). They are built here, once per store (recipes of
+already built aspects: :func:`sinks.catalog.aspects.built`).
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ from typing import Any
 from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import SchemaCatalog
+from sinks.catalog.aspects import Recipe, built
 from sinks.catalog.borrowed import facts_tables, warehouse_tables
-from sinks.catalog.context import Mcp, entity, props
+from sinks.catalog.context import Proposal, entity, props
 from sinks.catalog.urns import Urns, escape, platform_urn
 
-__all__ = ["default_processors", "platform_mcps"]
+__all__ = ["default_processors", "platform_proposals"]
 
 _DATABASE = "proofstream"
 
@@ -36,19 +38,25 @@ def default_processors() -> dict[str, tuple[str, ...]]:
     }
 
 
-def platform_mcps(
+def _entity(urn: str, *aspects: Any) -> list[Proposal]:
+    """One proposal per built aspect of ``urn``."""
+    recipes: list[Recipe] = [built(aspect) for aspect in aspects]
+    return entity(urn, *recipes)
+
+
+def platform_proposals(
     urns: Urns,
     topics: Sequence[str],
     catalog: SchemaCatalog,
     processors: Mapping[str, Sequence[str]] | None = None,
-) -> list[Mcp]:
+) -> list[Proposal]:
     """The topics (schema from the Avro ``catalog``), the warehouse tables (schema from
     the DDL) and every projection of ``processors`` (default
     :func:`default_processors`) as a dataJob reading ``topics``. Pure."""
     topic_urns = [urns.dataset("kafka", escape(t)) for t in topics]
     out = _topics(topics, topic_urns, catalog)
     for table, cols in sorted(warehouse_tables().items()):
-        out += entity(
+        out += _entity(
             urns.dataset("clickhouse", f"{_DATABASE}.{table}"),
             dh.DatasetPropertiesClass(
                 name=table, customProperties=props("warehouse_table", database=_DATABASE)
@@ -64,7 +72,7 @@ def platform_mcps(
             dh.SubTypesClass(typeNames=["Table"]),
         )
     flow = urns.flow("proofstream", "projections")
-    out += entity(
+    out += _entity(
         flow,
         dh.DataFlowInfoClass(
             name="proofstream projections",
@@ -79,13 +87,13 @@ def platform_mcps(
             store_urn = urns.dataset(platform, escape(store_name))
             outputs.append(store_urn)
             if platform != "clickhouse":  # the tables are described above
-                out += entity(
+                out += _entity(
                     store_urn,
                     dh.DatasetPropertiesClass(
                         name=store_name, customProperties=props("projection_store")
                     ),
                 )
-        out += entity(
+        out += _entity(
             urns.job(flow, name),
             dh.DataJobInfoClass(name=name, type="STREAMING", customProperties=props("projection")),
             dh.DataJobInputOutputClass(inputDatasets=topic_urns, outputDatasets=outputs),
@@ -93,13 +101,13 @@ def platform_mcps(
     return out
 
 
-def _topics(topics: Sequence[str], topic_urns: list[str], catalog: SchemaCatalog) -> list[Mcp]:
+def _topics(topics: Sequence[str], topic_urns: list[str], catalog: SchemaCatalog) -> list[Proposal]:
     schemas = [catalog.current(t).path.read_text("utf-8") for t in catalog.event_types]
     raw = "[" + ",".join(schemas) + "]"
     fields = _avro_fields(schemas)
-    out: list[Mcp] = []
+    out: list[Proposal] = []
     for topic, urn in zip(topics, topic_urns, strict=True):
-        out += entity(
+        out += _entity(
             urn,
             dh.DatasetPropertiesClass(
                 name=topic,

@@ -1,21 +1,25 @@
-"""``CatalogProjection``: a batch of decoded events → DataHub MCPs. Pure.
+"""``CatalogProjection``: a batch of decoded events → DataHub aspect proposals. Pure.
 
 The pure half of the catalog plane (the store is :class:`sinks.catalog.store.DataHubStore`).
-It builds DataHub's own ``MetadataChangeProposalWrapper`` objects with
-``schema_classes`` aspects and ``mce_builder`` URNs (so it needs the ``pipeline``
-extra); the mapping per event type is in :mod:`sinks.catalog.handlers`, the seed
-entity → DataHub table in :data:`MAPPING`.
+It returns :class:`~sinks.catalog.context.Proposal`s: an entity's URN (built by
+DataHub's ``mce_builder``), an aspect's name and its recipe, which builds DataHub's own
+``schema_classes`` aspect; ``proposal.mcp()`` is DataHub's
+``MetadataChangeProposalWrapper`` (so it needs the ``pipeline`` extra). The store
+builds each aspect when it writes it, so that no aspect outlives its write
+(:mod:`sinks.catalog.aspects` says why). The mapping per event type is in
+:mod:`sinks.catalog.handlers`, the seed entity → DataHub table in :data:`MAPPING`.
 
 Contract of :meth:`CatalogProjection.project`:
 
-- one MCP per ``(urn, aspect)``: the **last one in log order wins** (they are whole
-  aspects, so that is the state after the batch); MCPs are listed in the order their
-  key first appears;
+- one proposal per ``(urn, aspect)``: the **last one in log order wins** (they are
+  whole aspects, so that is the state after the batch); proposals are listed in the
+  order their key first appears;
 - most aspects of an event repeat (its project, repository, squad and agent; a
-  tool's dataJob; a run's loadout entry): they are built **once per distinct key**
+  tool's dataJob; a run's loadout entry): they are stated **once per distinct key**
   within a batch and reused, so the cost of a batch grows with its new entities,
   not with its events;
-- no I/O, no state between calls, the batch is not mutated.
+- no I/O, no state between calls, the batch is not mutated; a proposal's recipe
+  holds plain values only, so building it later gives what building it now would.
 
 DataHub is a catalog, not a proof authority: :attr:`reads` leaves out proof closure
 and proof gaps, so they never reach it; nor a mutation gate (nothing reads it to
@@ -29,15 +33,15 @@ from typing import Any, Final
 
 from schemas.catalog import SchemaCatalog
 from sinks.base import Batch, Input
-from sinks.catalog.context import Context, Mcp
+from sinks.catalog.context import Context, Proposal
 from sinks.catalog.handlers import ENVELOPE_ONLY, HANDLERS, envelope
-from sinks.catalog.platform import platform_mcps
+from sinks.catalog.platform import platform_proposals
 from sinks.catalog.urns import DEFAULT_ENV, Urns
 
 __all__ = ["MAPPING", "READS", "CatalogProjection", "CatalogWrites"]
 
-CatalogWrites = Sequence[Mcp]
-"""What the projection returns and the store writes: one MCP per ``(urn, aspect)``."""
+CatalogWrites = Sequence[Proposal]
+"""What the projection returns and the store writes: one proposal per ``(urn, aspect)``."""
 
 READS: Final = frozenset(HANDLERS) | ENVELOPE_ONLY
 """The event types the catalog maps: those with a handler and those it reads for their
@@ -58,30 +62,31 @@ MAPPING: Mapping[str, str] = {
 }
 """Seed DataHub projection list → how this projection represents it (README table)."""
 
-_Key = tuple[str, Any]
-_Pairs = list[tuple[_Key, Mcp]]
+_Key = tuple[str, str]
+_Pairs = list[tuple[_Key, Proposal]]
 
 
-def _pairs(mcps: Iterable[Mcp]) -> _Pairs:
-    return [((str(m.entityUrn), m.aspectName), m) for m in mcps]
+def _pairs(proposals: Iterable[Proposal]) -> _Pairs:
+    return [((p.urn, p.aspect_name), p) for p in proposals]
 
 
 class _BatchState:
-    """The MCPs of one batch so far and what was built once for it (one per call)."""
+    """The proposals of one batch so far and what was stated once for it (one per
+    call)."""
 
     __slots__ = ("envelopes", "latest", "memo", "urns", "values")
 
     def __init__(self, urns: Urns) -> None:
         self.urns = urns
-        self.latest: dict[_Key, Mcp] = {}
+        self.latest: dict[_Key, Proposal] = {}
         self.memo: dict[object, _Pairs] = {}
         self.envelopes: dict[tuple[Any, ...], tuple[str, str, str, _Pairs]] = {}
         self.values: dict[object, str] = {}
 
-    def emit(self, mcp: Mcp) -> None:
-        self.latest[(str(mcp.entityUrn), mcp.aspectName)] = mcp
+    def emit(self, proposal: Proposal) -> None:
+        self.latest[(proposal.urn, proposal.aspect_name)] = proposal
 
-    def repeat(self, key: object, build: Callable[[], list[Mcp]]) -> None:
+    def repeat(self, key: object, build: Callable[[], list[Proposal]]) -> None:
         pairs = self.memo.get(key)
         if pairs is None:
             pairs = self.memo[key] = _pairs(build())
@@ -109,10 +114,10 @@ class _BatchState:
         )
         known = self.envelopes.get(key)
         if known is None:
-            p, home, flow, mcps = envelope(
+            p, home, flow, proposals = envelope(
                 self.urns, project, str(repository) if repository else None, actor, generation
             )
-            known = self.envelopes[key] = (p, home, flow, _pairs(mcps))
+            known = self.envelopes[key] = (p, home, flow, _pairs(proposals))
         p, home, flow, pairs = known
         self.latest.update(pairs)
         handler = HANDLERS.get(event_type)
@@ -143,7 +148,7 @@ class _BatchState:
 
 
 class CatalogProjection:
-    """Maps decoded events to DataHub MCPs (module docstring). Pure."""
+    """Maps decoded events to DataHub aspect proposals (module docstring). Pure."""
 
     name: Final = "catalog"
     version: Final = 2
@@ -157,11 +162,11 @@ class CatalogProjection:
     def reads(self) -> frozenset[str]:
         return READS
 
-    def project(self, batch: Batch) -> list[Mcp]:
-        """The MCPs of ``batch`` (see the module docstring for the contract)."""
+    def project(self, batch: Batch) -> list[Proposal]:
+        """The proposals of ``batch`` (see the module docstring for the contract)."""
         return self.project_records((e.event_type, e.record) for e in batch.events)
 
-    def project_records(self, records: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Mcp]:
+    def project_records(self, records: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Proposal]:
         """Like :meth:`project` for ``(event_type, record)`` pairs in log order; types
         the projection does not read are skipped. Pure."""
         state = _BatchState(self.urns)
@@ -175,6 +180,6 @@ class CatalogProjection:
         topics: Sequence[str],
         catalog: SchemaCatalog,
         processors: Mapping[str, Sequence[str]] | None = None,
-    ) -> list[Mcp]:
-        """The platform's own entities (:func:`sinks.catalog.platform.platform_mcps`)."""
-        return platform_mcps(self.urns, topics, catalog, processors)
+    ) -> list[Proposal]:
+        """The platform's own entities (:func:`sinks.catalog.platform.platform_proposals`)."""
+        return platform_proposals(self.urns, topics, catalog, processors)

@@ -4,27 +4,32 @@ The impure half of the catalog plane (the pure half is
 :class:`sinks.catalog.projection.CatalogProjection`).
 
 - **embedded** (always): DataHub Lite's SQLite store, ``<state_dir>/datahub/lite.sqlite``
-  by default, in WAL mode so that readers (``proofstream catalog export``,
-  ``datahub lite`` itself) never block the worker.
+  by default, opened by :func:`~sinks.catalog.lite.open_lite` (WAL mode, so that
+  readers, ``proofstream catalog export`` or ``datahub lite`` itself, never block the
+  worker).
 - **GMS** (``DataHubSettings.gms_url``): every changed aspect is also sent with
   DataHub's ``DatahubRestEmitter``, synchronously, *before* it is committed locally,
   so a failed send is retried with the batch. Shadow generations never send.
 
-**Writes.** ``write(mcps, upto)`` writes only the aspects whose content changed, in
-one transaction per batch, in DataHub Lite's own format (what Lite's ``write()``
-would leave, minus its per-aspect commits and reads): each aspect's JSON is the
-text Lite stores; a new aspect gets rows ``version 1`` and ``version 0`` (the
-latest), a changed one a row ``version N+1`` and an updated ``version 0``; the
-system metadata carries Lite's ``sysVersion`` and, under :data:`HASH_PROPERTY`,
-the BLAKE2b-128 of the aspect's JSON. That **content hash** is what the next write
-compares with (read for a whole batch in one query over Lite's own index): an equal
-aspect is skipped, so a replayed or re-delivered batch writes nothing, and the
-hash lives in the row it describes, so it survives restarts and can never disagree
-with it. A row another writer left without a hash (``datahub lite`` itself, or a
-store written before hashes) is compared by the hash of its stored JSON.
+**Writes.** ``write(proposals, upto)`` writes only the aspects whose content changed,
+in one transaction per batch, in DataHub Lite's own format (what Lite's ``write()``
+would leave, minus its per-aspect commits and reads). It builds each proposal's MCP
+with DataHub's classes when its turn comes, converts it to the JSON Lite stores
+(:mod:`sinks.catalog.aspect_json`) and drops it once its rows are made (it keeps it
+only to send it to GMS), so a batch never holds all its aspects at once. A new
+aspect gets rows ``version 1`` and ``version 0`` (the latest), a changed one a row
+``version N+1`` and an updated ``version 0``; the system metadata carries Lite's
+``sysVersion`` and, under :data:`HASH_PROPERTY`, the BLAKE2b-128 of the aspect's
+JSON. That **content hash** is what the next write compares with (read for a whole
+batch in one query over Lite's own index): an equal aspect is skipped, so a replayed
+or re-delivered batch writes nothing, and the hash lives in the row it describes, so
+it survives restarts and can never disagree with it. A row another writer left
+without a hash (``datahub lite`` itself, or a store written before hashes) is
+compared by the hash of its stored JSON.
 
-Every aspect that is written is validated first (``mcp.validate()``); an aspect
-that fails validation or does not serialize is a :class:`PermanentError` (a
+Every aspect that is written is validated first, with ``mcp.validate()``'s verdict
+(compiled once per schema: :mod:`sinks.catalog.validation`); an aspect that fails
+validation (or makes it raise) or does not serialize is a :class:`PermanentError` (a
 projection bug: the batch is narrowed down and its events dead-lettered). SQLite
 and GMS failures are :class:`SinkUnavailableError` (retried with the batch).
 
@@ -35,15 +40,9 @@ too): it can never survive a crash without the aspects it covers.
 **Browse index.** Lite's ``close()`` rebuilds its browse index (``metadata_edge_v2``,
 what ``datahub lite ls`` walks) from every aspect in the store: minutes at a few
 hundred thousand aspects, on every worker stop. The store closes the connection
-without it; :func:`reindex` (``proofstream catalog reindex``, or DataHub's own
-``datahub lite reindex``) runs Lite's rebuild on demand. Nothing else reads that
+without it; :func:`~sinks.catalog.lite.reindex` (``proofstream catalog reindex``, or
+DataHub's own ``datahub lite reindex``) runs Lite's rebuild on demand. Nothing else reads that
 index (``get``, ``search``, ``list_ids``, ``get_all_aspects`` and the export do not).
-
-DataHub telemetry: ``datahub.lite`` imports ``datahub.telemetry``, whose import
-creates a client id in ``~/.datahub`` (only ``DATAHUB_TELEMETRY_ENABLED=false`` in
-the environment *before* that import prevents it; only ``main()`` may set it).
-Opening a store calls DataHub's own ``suppress_telemetry()``, so nothing is ever
-sent from this process.
 """
 
 from __future__ import annotations
@@ -53,37 +52,28 @@ import hashlib
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 from datahub.lite.sqlite_lite import SqliteLite
-from datahub.lite.sqlite_lite_config import SqliteLiteConfig
 from datahub.metadata.schema_classes import SystemMetadataClass
 
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Watermark
 from sinks.catalog.aspect_json import aspect_json
-from sinks.catalog.context import Mcp
+from sinks.catalog.context import Mcp, Proposal
+from sinks.catalog.lite import open_lite, reindex
+from sinks.catalog.validation import valid_mcp
 from sinks.store import StoreBase
 
+# open_lite and reindex stay importable from here, where their callers found them
 __all__ = ["HASH_PROPERTY", "DataHubStore", "Emitter", "content_hash", "open_lite", "reindex"]
 
 HASH_PROPERTY: Final = "proofstream.contentHash"
 """The ``systemMetadata.properties`` key of an aspect's content hash."""
 
 _WATERMARKS: Final = "proofstream_watermarks"
-_OPTIONS: Final = {
-    # NORMAL is safe in WAL mode: a crash loses at most commits not yet synced, and
-    # the watermark commit is synced (FULL) after the data it covers.
-    "journal_mode": "WAL",
-    "synchronous": "NORMAL",
-    # ~32 MB: the interior pages of Lite's aspect index stay cached as the store grows
-    "cache_size": -32_000,
-    # Checkpoint once the WAL holds ~64 MB (default ~4 MB, i.e. inside every batch's
-    # commit): an index page that several batches changed is copied back once.
-    "wal_autocheckpoint": 16_000,
-}
 _CHUNK: Final = 2_000
 """Keys per lookup query (two SQL variables each, far below SQLite's limit)."""
 
@@ -107,35 +97,6 @@ def content_hash(text: str) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def open_lite(path: Path, *, read_only: bool = False) -> SqliteLite:
-    """Open DataHub Lite's SQLite store at ``path`` (WAL, so readers never block the
-    writer). Raises :class:`SinkUnavailableError` when it cannot be opened (a read-only
-    open of a missing file included)."""
-    from datahub.telemetry.telemetry import suppress_telemetry
-
-    suppress_telemetry()
-    options = {} if read_only else dict(_OPTIONS)
-    try:
-        if not read_only:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        return SqliteLite(SqliteLiteConfig(file=str(path), read_only=read_only, options=options))
-    except (OSError, sqlite3.Error, ValueError) as exc:
-        raise SinkUnavailableError("catalog", f"cannot open DataHub Lite at {path}: {exc}") from exc
-
-
-def reindex(path: Path) -> None:
-    """Rebuild the browse index of the Lite store at ``path`` with Lite's own
-    ``reindex()`` (what ``datahub lite ls`` walks). Takes the store's write lock while
-    it runs. Raises :class:`SinkUnavailableError`."""
-    lite = open_lite(path)
-    try:
-        lite.reindex()
-    except (sqlite3.Error, ValueError) as exc:
-        raise SinkUnavailableError("catalog", f"reindexing {path}: {exc}") from exc
-    finally:
-        lite.sqlite_client.close()  # Lite's close() would rebuild the index again
-
-
 def _system_metadata_head(now_ms: int) -> str:
     # Lite's system metadata is SystemMetadataClass(lastObserved=now).to_obj() plus
     # properties; everything before "properties" is the same for the whole batch.
@@ -144,7 +105,7 @@ def _system_metadata_head(now_ms: int) -> str:
     return json.dumps(base)[:-1] + ', "properties": '
 
 
-class DataHubStore(StoreBase[Sequence[Mcp]]):
+class DataHubStore(StoreBase[Sequence[Proposal]]):
     """The catalog plane's store (module docstring). Build it with :meth:`open`."""
 
     def __init__(self, lite: SqliteLite, *, name: str = "catalog", emitter: Emitter | None = None):
@@ -182,7 +143,7 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         *,
         name: str = "catalog",
         emitter: Emitter | None = None,
-        seed: Sequence[Mcp] = (),
+        seed: Sequence[Proposal] = (),
     ) -> DataHubStore:
         """Open (or create) the Lite store at ``path`` and write ``seed`` (the platform's
         own entities) like any batch: unchanged aspects are skipped. Closes what it
@@ -214,36 +175,52 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         self._check_open()
         return self._lite
 
-    def write_aspects(self, mcps: Sequence[Mcp]) -> int:
-        """Write the aspects of ``mcps`` that changed, in one transaction; the last MCP
-        per ``(urn, aspect)`` wins. Returns how many were written. Idempotent."""
+    def write_aspects(self, proposals: Sequence[Proposal]) -> int:
+        """Write the aspects of ``proposals`` that changed, in one transaction; the last
+        proposal per ``(urn, aspect)`` wins. Returns how many were written. Idempotent.
+
+        Each aspect is built when its turn comes and dropped once its row is made (kept
+        only to be sent to GMS): the batch never holds all its aspects at once."""
         self._check_open()
-        latest: dict[tuple[str, str], tuple[str, Mcp]] = {}
-        for mcp in mcps:
-            key = (str(mcp.entityUrn), str(mcp.aspectName))
-            latest[key] = (_aspect_json(key, mcp, self.name), mcp)
+        latest = {(p.urn, p.aspect_name): p for p in proposals}
         if not latest:
             return 0
         stored = self._stored(list(latest))
-        changed = []
-        for key, (text, mcp) in latest.items():
+        now = int(time.time() * 1000)
+        head = _system_metadata_head(now)
+        rows: list[tuple[str, str, int, str, str, int]] = []
+        updates: list[tuple[str, str, str, str]] = []
+        sent: list[Mcp] = []
+        emitting = self._emitter is not None
+        for key, proposal in latest.items():
+            mcp = _build(key, proposal, self.name)
+            text = _aspect_json(key, mcp, self.name)
             digest = content_hash(text)
-            version = stored.get(key)
-            if version is not None and version[0] == digest:
+            known = stored.get(key)
+            if known is not None and known[0] == digest:
                 continue
-            if not mcp.validate():
-                raise PermanentError(f"{self.name}: invalid MCP for {key[0]} {key[1]}")
-            changed.append((key, text, digest, None if version is None else version[1], mcp))
-        if not changed:
+            _validate(key, mcp, self.name)
+            if emitting:
+                sent.append(mcp)
+            urn, name = key
+            version = 1 if known is None else known[1] + 1
+            system = f'{head}{{"sysVersion": "{version}", "{HASH_PROPERTY}": "{digest}"}}}}'
+            rows.append((urn, name, version, text, system, now))
+            if known is None:
+                rows.append((urn, name, 0, text, system, now))
+            else:
+                updates.append((text, system, urn, name))
+        written = (len(rows) + len(updates)) // 2  # new: two rows; changed: a row, an update
+        if not written:
             return 0
         if self._emitter is not None:
             try:
-                self._emitter.emit_mcps([c[-1] for c in changed])
+                self._emitter.emit_mcps(sent)
             except Exception as exc:  # requests' and DataHub's own errors
                 raise SinkUnavailableError(self.name, f"DataHub GMS: {exc}") from exc
-        self._commit_rows(changed)
-        self.written += len(changed)
-        return len(changed)
+        self._commit_rows(rows, updates)
+        self.written += written
+        return written
 
     def _stored(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, int]]:
         """``(content hash, version)`` of the stored latest version of each of ``keys``
@@ -264,21 +241,13 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
         return found
 
     def _commit_rows(
-        self, changed: Iterable[tuple[tuple[str, str], str, str, int | None, Mcp]]
+        self,
+        rows: list[tuple[str, str, int, str, str, int]],
+        updates: list[tuple[str, str, str, str]],
     ) -> None:
-        now = int(time.time() * 1000)
-        head = _system_metadata_head(now)
-        rows: list[tuple[str, str, int, str, str, int]] = []
-        updates: list[tuple[str, str, str, str]] = []
-        for (urn, name), text, digest, previous, _ in changed:
-            version = 1 if previous is None else previous + 1
-            system = f'{head}{{"sysVersion": "{version}", "{HASH_PROPERTY}": "{digest}"}}}}'
-            rows.append((urn, name, version, text, system, now))
-            if previous is None:
-                rows.append((urn, name, 0, text, system, now))
-            else:
-                updates.append((text, system, urn, name))
-        rows.sort(key=lambda row: (row[0], row[1], row[2]))  # index order: fewer page visits
+        """Insert ``rows`` (new versions, and version 0 of new aspects) and update the
+        version 0 of changed ones, in one transaction."""
+        rows.sort()  # index order ((urn, aspect, version) is unique): fewer page visits
         try:
             self._db.executemany(_INSERT, rows)
             if updates:
@@ -290,7 +259,7 @@ class DataHubStore(StoreBase[Sequence[Mcp]]):
 
     # --- StoreBase hooks -----------------------------------------------------------------
 
-    def _apply(self, writes: Sequence[Mcp]) -> None:
+    def _apply(self, writes: Sequence[Proposal]) -> None:
         self.write_aspects(writes)
 
     def _persist(self, marks: Watermark) -> None:
@@ -340,6 +309,29 @@ _LOOKUP = (
 )
 """The stored hash and version of the latest version of each key (``VALUES`` joined
 to Lite's ``aspect_idx``); the JSON itself only where no hash was recorded."""
+
+
+def _validate(key: tuple[str, str], mcp: Mcp, store: str) -> None:
+    """``mcp.validate()``'s verdict (:func:`valid_mcp`, compiled); an invalid MCP, or one
+    whose validation raises, is a :class:`PermanentError`."""
+    try:
+        valid = valid_mcp(mcp)
+    except Exception as exc:  # what DataHub's validation raises on a malformed aspect
+        raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}: {exc!r}") from exc
+    if not valid:
+        raise PermanentError(f"{store}: invalid MCP for {key[0]} {key[1]}")
+
+
+def _build(key: tuple[str, str], proposal: Proposal, store: str) -> Mcp:
+    """The proposal's MCP, built with DataHub's classes; one that cannot be built, or
+    that names another aspect than its key, is a :class:`PermanentError`."""
+    try:
+        mcp = proposal.mcp()
+    except Exception as exc:  # whatever DataHub's constructors raise on bad values
+        raise PermanentError(f"{store}: {key[1]} of {key[0]} cannot be built: {exc}") from exc
+    if mcp.aspectName != key[1]:
+        raise PermanentError(f"{store}: {key[1]} of {key[0]} builds a {mcp.aspectName}")
+    return mcp
 
 
 def _aspect_json(key: tuple[str, str], mcp: Mcp, store: str) -> str:

@@ -21,7 +21,8 @@ from datahub.metadata import schema_classes as dh
 from schemas.errors import PermanentError, SinkUnavailableError
 from sinks.base import Batch, Projection, Store
 from sinks.catalog import DataHubSettings, make_plane
-from sinks.catalog.context import Mcp
+from sinks.catalog.aspects import Recipe, built, status
+from sinks.catalog.context import entity
 from sinks.catalog.export import aspects_digest, latest_aspects
 from sinks.catalog.projection import CatalogProjection
 from sinks.catalog.store import HASH_PROPERTY, DataHubStore, open_lite
@@ -127,8 +128,8 @@ def test_batch_writer_writes_what_lites_own_write_writes(tmp_path: Path) -> None
     store = DataHubStore.open(tmp_path / "store.sqlite")
     try:
         for mcps in (first, second):
-            for mcp in mcps:
-                reference.write(mcp)
+            for proposal in mcps:
+                reference.write(proposal.mcp())
             store.write_aspects(mcps)
         ours, lites = _rows(store.lite), _rows(reference)
         assert ours == lites
@@ -165,18 +166,29 @@ def test_only_changed_aspects_are_written_and_a_restart_rewrites_nothing(tmp_pat
 
 
 def test_rows_written_by_lite_itself_are_compared_by_content(tmp_path: Path) -> None:
-    # a store written before content hashes (or by `datahub lite import`) has none
+    # a store written before content hashes (or by `datahub lite import`) has none, and
+    # Lite's default SQLite pages (4 KB), which the store keeps
+    from datahub.lite.sqlite_lite import SqliteLite
+    from datahub.lite.sqlite_lite_config import SqliteLiteConfig
+
     mcps = CatalogProjection().project(batch_of(workload(3).events))
     path = tmp_path / "lite.sqlite"
-    lite = open_lite(path)
-    for mcp in mcps:
-        lite.write(mcp)
+    lite = SqliteLite(SqliteLiteConfig(file=str(path)))
+    for proposal in mcps:
+        lite.write(proposal.mcp())
     lite.sqlite_client.close()
     store = DataHubStore.open(path)
+    fresh = DataHubStore.open(tmp_path / "new.sqlite")
     try:
         assert store.write_aspects(mcps) == 0
+        assert fresh.write_aspects(mcps) == len(mcps)
+        assert _rows(fresh.lite) == _rows(store.lite)
+        page_size = "PRAGMA page_size"
+        assert store.lite.sqlite_client.execute(page_size).fetchone() == (4096,)
+        assert fresh.lite.sqlite_client.execute(page_size).fetchone() == (16384,)
     finally:
         store.close()
+        fresh.close()
 
 
 def test_replay_in_any_cut_gives_the_same_catalog(tmp_path: Path) -> None:
@@ -194,20 +206,54 @@ def test_replay_in_any_cut_gives_the_same_catalog(tmp_path: Path) -> None:
         right.close()
 
 
-def test_an_invalid_aspect_is_a_permanent_error_and_writes_nothing(tmp_path: Path) -> None:
+def _wrong_type() -> Any:
+    aspect = dh.StatusClass(removed=False)
+    aspect._inner_dict["removed"] = "not a boolean"  # what a projection bug could build
+    return aspect
+
+
+def _datahub_raises() -> Any:
+    # a record where DataHub expects an array: its conversion and validation raise
+    aspect = dh.UpstreamLineageClass(upstreams=[])
+    aspect._inner_dict["fineGrainedLineages"] = dh.StatusClass(removed=False)
+    return aspect
+
+
+@pytest.mark.parametrize("broken", [_wrong_type, _datahub_raises])
+def test_an_invalid_aspect_is_a_permanent_error_and_writes_nothing(
+    tmp_path: Path, broken: Any
+) -> None:
     store = DataHubStore.open(tmp_path / "lite.sqlite")
-    good = Mcp(
-        entityUrn="urn:li:dataset:(urn:li:dataPlatform:wiki,a,PROD)",
-        aspect=dh.StatusClass(removed=False),
-    )
-    bad_aspect = dh.StatusClass(removed=False)
-    bad_aspect._inner_dict["removed"] = "not a boolean"  # what a projection bug could build
-    bad = Mcp(entityUrn="urn:li:dataset:(urn:li:dataPlatform:wiki,b,PROD)", aspect=bad_aspect)
+    good = entity("urn:li:dataset:(urn:li:dataPlatform:wiki,a,PROD)", status(removed=False))
+    bad = entity("urn:li:dataset:(urn:li:dataPlatform:wiki,b,PROD)", built(broken()))
     try:
         with pytest.raises(PermanentError):
-            store.write([good, bad], {("events", 0): 1})
+            store.write([*good, *bad], {("events", 0): 1})
         assert lite_keys(store.lite) == set()
-        assert store.write_aspects([good]) == 1
+        assert store.write_aspects(good) == 1
+    finally:
+        store.close()
+
+
+def _raises(removed: bool) -> Any:
+    raise ValueError(f"no aspect from {removed}")
+
+
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        ("status", _raises, (False,)),  # a recipe that cannot be built
+        ("status", dh.SubTypesClass, ([],)),  # builds another aspect than it names
+    ],
+)
+def test_a_recipe_that_does_not_build_its_aspect_is_a_permanent_error(
+    tmp_path: Path, recipe: Recipe
+) -> None:
+    store = DataHubStore.open(tmp_path / "lite.sqlite")
+    try:
+        with pytest.raises(PermanentError):
+            store.write_aspects(entity("urn:li:dataset:(urn:li:dataPlatform:wiki,a,PROD)", recipe))
+        assert lite_keys(store.lite) == set()
     finally:
         store.close()
 

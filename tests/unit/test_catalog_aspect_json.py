@@ -16,6 +16,7 @@ from datahub.emitter.serialization_helper import pre_json_transform
 from datahub.metadata import schema_classes as dh
 
 from schemas.catalog import load_catalog
+from sinks.catalog import aspect_json as aspect_json_module
 from sinks.catalog.aspect_json import aspect_json
 from sinks.catalog.projection import CatalogProjection
 from tests.contract.store_contract import batch_for, records_of
@@ -32,8 +33,9 @@ def reference(aspect: Any) -> str:
 def test_every_aspect_the_catalog_writes() -> None:
     projection = CatalogProjection()
     events = [*workload().events, *knowledge_and_lineage()]
-    mcps = projection.project(batch_for(projection, records_of(events)))
-    mcps += projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    proposals = projection.project(batch_for(projection, records_of(events)))
+    proposals += projection.platform(("fractalops.agent-actions.v1",), load_catalog())
+    mcps = [p.mcp() for p in proposals]
     assert len({m.aspectName for m in mcps}) >= 15
     for mcp in mcps:
         assert aspect_json(mcp.aspect) == reference(mcp.aspect), mcp.aspectName  # type: ignore[arg-type]
@@ -76,3 +78,24 @@ def test_every_datahub_aspect_class_with_its_defaults() -> None:
         assert aspect_json(aspect) == expected, cls.__name__
         compared += 1
     assert compared > 100
+
+
+def test_every_datahub_aspect_class_with_every_field_set() -> None:
+    from tests.unit.test_catalog_validation import valid_value
+
+    for cls in ASPECT_MAP.values():
+        for branch in (0, -1):  # the first and the last member of every union
+            aspect = valid_value(cls.RECORD_SCHEMA, branch=branch)
+            assert aspect_json(aspect) == reference(aspect), cls.__name__
+
+
+def test_text_and_numbers_encode_as_json_dumps_does() -> None:
+    aspect = dh.DatasetPropertiesClass(
+        name="caf\u00e9 \u2603 \"quoted\" back\\slash\ttab\x00nul \U0001f600",
+        description="</script> & <b>",
+        customProperties={"\u00fcber": "line\nbreak", "ratio": "1e+16"},
+        tags=["\x7f", "\u2028"],
+    )
+    assert aspect_json(aspect) == reference(aspect)
+    sample = {"f": [0.1, 1e16, -0.0, 1.5e-7, 2**70], "b": [True, False, None]}
+    assert aspect_json_module._dumps(sample) == json.dumps(sample)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import subprocess
 import sys
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 import pytest
 
 pytest.importorskip("datahub")
+
+from datahub.emitter.serialization_helper import pre_json_transform
 
 from schemas.envelope import Actor, ActorKind, TeamType
 from schemas.events import (
@@ -26,7 +29,7 @@ from schemas.events import (
 )
 from sinks.base import Batch, Input
 from sinks.catalog import projection as projection_module
-from sinks.catalog.context import Mcp
+from sinks.catalog.context import Proposal
 from sinks.catalog.handlers import envelope
 from sinks.catalog.projection import READS, CatalogProjection
 from tests import factories
@@ -81,17 +84,48 @@ def test_urns_are_deterministic_and_stable() -> None:
     assert urns.run("p", "run-1", 1) == urns.run("p", "run-1", 1) != urns.run("p", "run-1", 2)
     # the keys the catalog held before the plane redesign: a store written then is
     # extended, never duplicated under new URNs
-    mcps = CatalogProjection().project(batch_of(list(workload().events)))
-    keys = sorted(f"{m.entityUrn} {m.aspectName}" for m in mcps)
+    proposals = CatalogProjection().project(batch_of(list(workload().events)))
+    keys = sorted(f"{p.urn} {p.aspect_name}" for p in proposals)
     assert len(keys) == 469
     assert hashlib.sha256("\n".join(keys).encode()).hexdigest() == (
         "25f9fd678d38a9b7972e602f358fdae143b92a5197f0140b33c7c382488a0ccb"
     )
 
 
+def test_the_aspects_are_what_the_catalog_always_wrote() -> None:
+    # DataHub's own JSON of every aspect of the workload, as the projection stated it
+    # when it built DataHub objects itself (before recipes): a refactoring of the
+    # handlers must not change a byte of what the catalog holds
+    proposals = CatalogProjection().project(batch_of(list(workload().events)))
+    lines = []
+    for proposal in proposals:
+        mcp = proposal.mcp()
+        text = json.dumps(pre_json_transform(mcp.aspect.to_obj()))  # type: ignore[union-attr]
+        lines.append(f"{mcp.entityUrn} {mcp.aspectName} {text}")
+    assert hashlib.sha256("\n".join(lines).encode()).hexdigest() == (
+        "bf467ce81cfa6c2a4ae136c1b240cf979904e41358493c25a07a1b9be45e0c17"
+    )
+
+
+def test_each_build_is_a_new_object_sharing_nothing_mutable() -> None:
+    proposals = CatalogProjection().project(batch_of(list(workload(2).events)))
+    for proposal in proposals:
+        first, second = proposal.mcp().aspect, proposal.mcp().aspect
+        assert first == second and first is not second
+        for name, value in first._inner_dict.items():  # type: ignore[union-attr]
+            if isinstance(value, dict | list):
+                assert value is not second._inner_dict[name], (proposal.aspect_name, name)  # type: ignore[union-attr]
+
+
 def test_every_mcp_is_valid_and_one_per_aspect() -> None:
-    mcps = CatalogProjection().project(batch_of([*workload().events, *knowledge_and_lineage()]))
+    proposals = CatalogProjection().project(
+        batch_of([*workload().events, *knowledge_and_lineage()])
+    )
+    mcps = [p.mcp() for p in proposals]
     assert all(m.validate() for m in mcps)
+    assert [(m.entityUrn, m.aspectName) for m in mcps] == [
+        (p.urn, p.aspect_name) for p in proposals
+    ]
     keys = [(m.entityUrn, m.aspectName) for m in mcps]
     assert len(keys) == len(set(keys))
 
@@ -103,9 +137,9 @@ def test_the_last_mcp_per_aspect_wins_in_log_order() -> None:
 
     def role_of(events: list[Event]) -> str:
         jobs = [
-            m.aspect
-            for m in CatalogProjection().project(batch_of(events))
-            if m.aspectName == "dataJobInfo" and str(m.entityUrn).endswith(",agent-7)")
+            p.mcp().aspect
+            for p in CatalogProjection().project(batch_of(events))
+            if p.aspect_name == "dataJobInfo" and p.urn.endswith(",agent-7)")
         ]
         assert len(jobs) == 1
         return str(jobs[0].customProperties["role"])  # type: ignore[union-attr]
@@ -155,7 +189,8 @@ def test_project_is_pure() -> None:
     assert dump(first) == dump(second)
 
 
-def dump(mcps: list[Mcp]) -> list[tuple[Any, ...]]:
+def dump(proposals: list[Proposal]) -> list[tuple[Any, ...]]:
+    mcps = [p.mcp() for p in proposals]
     return [(m.entityUrn, m.aspectName, m.aspect.to_obj() if m.aspect else None) for m in mcps]
 
 
