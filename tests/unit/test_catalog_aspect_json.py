@@ -91,7 +91,7 @@ def test_every_datahub_aspect_class_with_every_field_set() -> None:
 
 def test_text_and_numbers_encode_as_json_dumps_does() -> None:
     aspect = dh.DatasetPropertiesClass(
-        name="caf\u00e9 \u2603 \"quoted\" back\\slash\ttab\x00nul \U0001f600",
+        name='caf\u00e9 \u2603 "quoted" back\\slash\ttab\x00nul \U0001f600',
         description="</script> & <b>",
         customProperties={"\u00fcber": "line\nbreak", "ratio": "1e+16"},
         tags=["\x7f", "\u2028"],
