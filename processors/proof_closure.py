@@ -248,22 +248,26 @@ class ProofClosureRuntime:
     async def _close(self, stream: StreamT[Any]) -> None:
         async for raw in stream:
             fact = orjson.loads(raw)
-            if fact["kind"] != "tick":
-                state = dict(self.table[fact["pr_ref"]])
-                if fact["kind"] == "merged":
-                    state.update(
-                        merged_at=fact["merged_at"],
-                        repository=fact["repository"],
-                        project=fact["project"],
-                    )
-                elif state.get("evidence") is None:
-                    state["evidence"] = fact["sha256"]
-                self.table[fact["pr_ref"]] = state
-            await self._act(time.time())
+            if fact["kind"] == "tick":
+                # only a tick expires windows of PRs no fact arrives for: one scan of
+                # the table per tick, not per fact (a fact acts on its own PR)
+                await self._act(time.time(), list(self.table.keys()))
+                continue
+            state = dict(self.table[fact["pr_ref"]])
+            if fact["kind"] == "merged":
+                state.update(
+                    merged_at=fact["merged_at"],
+                    repository=fact["repository"],
+                    project=fact["project"],
+                )
+            elif state.get("evidence") is None:
+                state["evidence"] = fact["sha256"]
+            self.table[fact["pr_ref"]] = state
+            await self._act(time.time(), [fact["pr_ref"]])
 
-    async def _act(self, now_s: float) -> None:
-        for pr_ref, stored in list(self.table.items()):
-            state = dict(stored)
+    async def _act(self, now_s: float, pr_refs: list[str]) -> None:
+        for pr_ref in pr_refs:
+            state = dict(self.table[pr_ref])
             for action in next_actions(state, now_s, self._window):
                 event = self._gap_event(pr_ref, state, action)
                 # acknowledged before the state says so: a crash re-emits, never loses

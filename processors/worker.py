@@ -255,6 +255,9 @@ def run_worker(
     """Run ``web_app`` and the services until SIGTERM/SIGINT; the engine then stops its
     lanes (each finishes or abandons its batch, uncommitted) and closes the stores."""
     worker = faust.Worker(web_app, *services, loglevel=loglevel, quiet=True)
+    # faust's terminal spinner turns every log record into escape codes on stdout
+    # (a log file, under a supervisor) and costs CPU on the event loop
+    worker.spinner = None
     try:
         worker.execute_from_commandline()
     finally:

@@ -72,6 +72,22 @@ class _Open:
     size: int = 0
     opened_at: float = 0.0
     dirty: bool = False
+    written: int = 0  # records[:written] are in the pending file already
+
+
+def _read_pending(path: Path) -> list[Any]:
+    """The records of a pending file up to its last whole block: a crash in the
+    middle of an append leaves a torn last block, which is dropped (those records
+    were never flushed, so never acknowledged)."""
+    records: list[Any] = []
+    with path.open("rb") as handle:
+        try:
+            for record in fastavro.reader(handle):
+                records.append(record)
+        except (EOFError, ValueError, OSError, IndexError, TypeError):
+            # fastavro reports a truncated or garbled block with one of these
+            pass
+    return records
 
 
 def _encode(records: Sequence[dict[str, Any]], metadata: Mapping[str, str], marker: bytes) -> bytes:
@@ -108,14 +124,18 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
         self._durable: Watermark = {key: seg.last_offset for key, seg in self._heads.items()}
         for path in sorted((self._root / "pending").glob("*.avro")):
             topic, _, partition = path.stem.rpartition("-")
-            with path.open("rb") as handle:
-                records = list(fastavro.reader(handle))
+            records = _read_pending(path)
             key = (topic, int(partition))
             sealed = self._sealed_high(key)
             kept = [dict(r) for r in records if isinstance(r, dict) and int(r["offset"]) > sealed]
             if kept:
+                # dirty and nothing written: the next flush rewrites the file whole,
+                # dropping a block torn by a crash in the middle of an append
                 self._open[key] = _Open(
-                    kept, sum(len(r["value"] or b"") for r in kept), path.stat().st_mtime
+                    kept,
+                    sum(len(r["value"] or b"") for r in kept),
+                    path.stat().st_mtime,
+                    dirty=True,
                 )
                 self._durable[key] = int(kept[-1]["offset"])
             else:
@@ -183,13 +203,27 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
                 self._durable[key] = self._sealed_high(key)
                 continue
             if tail.dirty:
-                marker = hashlib.sha256(f"pending:{key}".encode()).digest()[:16]
-                atomic_write(
-                    self._root / "pending" / f"{key[0]}-{key[1]}.avro",
-                    _encode(tail.records, {}, marker),
-                )
-                tail.dirty = False
+                self._write_pending(key, tail)
             self._durable[key] = max(self._durable.get(key, -1), self._high(key))
+
+    def _write_pending(self, key: tuple[str, int], tail: _Open) -> None:
+        """Make the unsealed tail durable. The first write of a tail creates the file
+        atomically; later flushes append only the new records as one more Avro block
+        and fsync, so a flush costs what the batch holds, not the whole tail (which
+        grows up to ``seal_records``)."""
+        path = self._root / "pending" / f"{key[0]}-{key[1]}.avro"
+        if tail.written == 0 or not path.exists():
+            marker = hashlib.sha256(f"pending:{key}".encode()).digest()[:16]
+            atomic_write(path, _encode(tail.records, {}, marker))
+        else:
+            with path.open("a+b") as handle:
+                # fastavro appends blocks to an existing container (its header's
+                # schema and sync marker are reused)
+                fastavro.writer(handle, _PARSED, tail.records[tail.written :], codec="deflate")
+                handle.flush()
+                os.fsync(handle.fileno())
+        tail.written = len(tail.records)
+        tail.dirty = False
 
     def _seal(self, key: tuple[str, int], records: list[dict[str, Any]]) -> Segment:
         topic, partition = key
