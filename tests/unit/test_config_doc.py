@@ -27,13 +27,6 @@ PACKAGES = ("schemas", "producers", "processors", "sinks", "replay", "proofstrea
 # known before Settings is built (proofstream.cli.build_settings).
 NON_SETTINGS = {"PROOFSTREAM_SECRETS_DIR"}
 
-# Stale names README.md still mentions. The README is being rewritten elsewhere, so it
-# is not fixed here; each entry must stay stale and mentioned, so the list empties as
-# the README is fixed (and a name that comes back as a setting is noticed).
-README_PENDING = {
-    "PROOFSTREAM_PROCESSORS__ENGINE",  # the faust/batch engine choice is gone
-}
-
 # a full name; a trailing `__` (`PROOFSTREAM_KAFKA__*`) names the section
 FULL_NAME = re.compile(r"PROOFSTREAM_[A-Z0-9_]*[A-Z0-9]")
 # a shorthand continuing the previous name's section on the same line:
@@ -100,18 +93,9 @@ def test_every_documented_variable_exists() -> None:
         f"{path.relative_to(ROOT)}:{number}: {name}"
         for path in _documents()
         for number, name in _mentions(path)
-        if name not in known and not (path.name == "README.md" and name in README_PENDING)
+        if name not in known
     ]
     assert not stale, "no such setting (see docs/configuration.md):\n" + "\n".join(stale)
-
-
-def test_the_pending_readme_names_are_still_there_and_still_stale() -> None:
-    mentioned = {name for _, name in _mentions(ROOT / "README.md")}
-    assert README_PENDING.issubset(mentioned), (
-        f"README.md no longer mentions {sorted(README_PENDING - mentioned)}: "
-        "remove them from README_PENDING"
-    )
-    assert not README_PENDING & _known()
 
 
 def test_the_only_variables_read_outside_settings_are_known() -> None:
