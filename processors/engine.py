@@ -13,10 +13,10 @@
   explicit assignment (the planes of one store live in one process, so there is
   nothing to balance) and hands each batch, decoded once for all planes, to every
   lane. A plane decodes only the event types it reads (``Needs``).
-- **One lane per plane**: a thread that opens the plane's store, runs the numbered
-  checkpoint (``processors.checkpoint``) for each batch and closes the store. A
-  bounded queue between consumer and lanes keeps memory flat: a slow plane holds
-  the consumer back instead of piling batches up.
+- **One lane per plane** (``processors.lane``): a thread that opens the plane's
+  store, runs the numbered checkpoint (``processors.checkpoint``) for each batch and
+  closes the store. A bounded queue between consumer and lanes keeps memory flat: a
+  slow plane holds the consumer back instead of piling batches up.
 - **Positions**: the store's watermark is the truth (eventsourcing's tracking
   record). A lane resumes after it and skips what it already holds; its consumer
   group ``<prefix>.<plane>`` mirrors the progress for Kafka's own tools
@@ -25,194 +25,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import queue
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from opentelemetry import metrics, trace
 
-from processors.checkpoint import Checkpoint, CheckpointResult, RetryPolicy
 from processors.dlq import ALL_PROJECTIONS, DeadLetter, DeadLetterPublisher, KafkaDeadLetters
-from processors.offsets import KafkaCommitter
+from processors.lane import POLL_S, Lane
 from processors.settings import ProcessorSettings
 from processors.telemetry import CheckpointTelemetry
 from producers.settings import KafkaSettings
 from schemas.codec import EventCodec
-from schemas.errors import BrokerUnavailableError, ProofstreamError, RetryableError
-from sinks.base import LogPosition, LogRecord, Watermark, advance
+from schemas.errors import BrokerUnavailableError, RetryableError
+from sinks.base import LogPosition, LogRecord
 from sinks.decode import Decoded, Needs, decode
 from sinks.plane import Plane
 
-__all__ = ["Engine", "Lane", "PlaneStatus", "after"]
+__all__ = ["Engine"]
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
-_POLL_S = 0.5
 _METADATA_EVERY_S = 30.0
-
-
-@dataclass(slots=True)
-class PlaneStatus:
-    """What ``/status`` reports of one plane."""
-
-    name: str
-    group: str
-    health: str = "starting"
-    watermark: Watermark = field(default_factory=dict)
-    dead_letters: int = 0
-    batches: int = 0
-    applied: int = 0
-    last: CheckpointResult | None = None
-
-
-def after(decoded: Decoded, starts: Mapping[tuple[str, int], int]) -> Decoded:
-    """The part of ``decoded`` at or after ``starts`` per partition (records before a
-    plane's resume position are already in its store). Pure."""
-
-    def keep(pos: LogPosition) -> bool:
-        return pos.offset >= starts.get((pos.topic, pos.partition), 0)
-
-    records = [r for r in decoded.records if keep(r.position)]
-    upto: Watermark = {}
-    for r in records:
-        key = (r.position.topic, r.position.partition)
-        upto[key] = max(upto.get(key, -1), r.position.offset)
-    return Decoded(
-        upto=upto,
-        records=records,
-        events=[e for e in decoded.events if keep(e.position)],
-        encoded=[e for e in decoded.encoded if keep(e.position)],
-        rejected=[x for x in decoded.rejected if keep(x.record.position)],
-    )
-
-
-class Lane:
-    """One plane in the engine: its thread, its queue, its store and checkpoint."""
-
-    def __init__(  # noqa: PLR0917 - built in one place, by the engine
-        self,
-        plane: Plane[Any],
-        dlq: DeadLetterPublisher,
-        kafka: KafkaSettings,
-        settings: ProcessorSettings,
-        halt: threading.Event,
-        telemetry: CheckpointTelemetry | None = None,
-    ) -> None:
-        self.plane = plane
-        self.status = PlaneStatus(
-            plane.name, f"{settings.group_prefix}.{plane.group or plane.name}"
-        )
-        self._dlq = dlq
-        self._kafka = kafka
-        self._settings = settings
-        self._halt = halt
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=settings.lane_queue)
-        self._opened = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._main, name=f"lane-{plane.name}", daemon=True)
-        self.starts: dict[tuple[str, int], int] = {}
-        self.telemetry = telemetry or CheckpointTelemetry(plane.name)
-
-    def start(self, timeout_s: float = 120.0) -> None:
-        """Start the thread and wait until the store is open and its watermark read.
-        Raises what opening the store raised."""
-        self._thread.start()
-        if not self._opened.wait(timeout_s):
-            raise BrokerUnavailableError(f"{self.plane.name}: store did not open in {timeout_s}s")
-        if self._error is not None:
-            raise self._error
-
-    def submit(self, decoded: Decoded) -> bool:
-        """Queue a batch (blocks while the queue is full); False once halting."""
-        while not self._halt.is_set():
-            try:
-                self._queue.put(decoded, timeout=_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def stop(self, timeout_s: float) -> None:
-        """Let the lane finish its current batch (or abandon it, uncommitted), close
-        the store and end the thread."""
-        with contextlib.suppress(queue.Full):  # halt is set: it stops after this batch anyway
-            self._queue.put_nowait(_STOP)
-        self._thread.join(timeout_s)
-
-    @property
-    def backlog(self) -> int:
-        return self._queue.qsize()
-
-    def _main(self) -> None:
-        try:
-            store = self.plane.open_store()
-        except BaseException as exc:  # reported to start(), which raises it
-            self._error = exc
-            self._opened.set()
-            return
-        try:
-            marks = store.watermark()
-            self.status.watermark = dict(marks)
-            self.starts = {key: offset + 1 for key, offset in marks.items()}
-            committer = KafkaCommitter(self._kafka, self.status.group)
-            checkpoint = Checkpoint(
-                self.plane.projection,
-                store,
-                self._dlq,
-                committer,
-                retry=RetryPolicy(self._settings.retry_initial_s, self._settings.retry_max_s),
-                stopping=self._halt.is_set,
-                telemetry=self.telemetry,
-            )
-            self.status.health = "ok"
-            self._opened.set()
-            self._loop(checkpoint)
-        except BaseException as exc:  # a lane must never die silently
-            self.status.health = f"failed: {exc}"
-            log.exception("lane %s failed", self.plane.name)
-            self._opened.set()
-        finally:
-            try:
-                store.close()
-            except ProofstreamError as exc:
-                log.warning("closing %s: %s", self.plane.name, exc)
-
-    def _loop(self, checkpoint: Checkpoint) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                return
-            assert isinstance(item, Decoded)
-            decoded = item
-            if self.starts:
-                decoded = after(item, self.starts)
-                for key, high in item.upto.items():
-                    if high >= self.starts.get(key, 0):
-                        self.starts.pop(key, None)  # this partition is past its resume point
-            if not decoded.records:
-                continue
-            try:
-                result = checkpoint.run(decoded)
-            except RetryableError as exc:
-                # not committed: stopping, or the store/Kafka never came back
-                self.status.health = f"unavailable: {exc}"
-                log.warning(
-                    "%s: batch not applied (read again after restart): %s", self.plane.name, exc
-                )
-                return
-            self.status.health = "ok"
-            self.status.last = result
-            self.status.batches += 1
-            self.status.applied += result.applied
-            self.status.dead_letters += result.dead
-            self.status.watermark = advance(self.status.watermark, result.upto)
 
 
 class Engine:
@@ -380,7 +217,7 @@ class Engine:
             timeout = deadline - time.monotonic()
             if timeout <= 0 or self._halt.is_set():
                 break
-            messages = consumer.consume(settings.batch_max - len(records), min(timeout, _POLL_S))
+            messages = consumer.consume(settings.batch_max - len(records), min(timeout, POLL_S))
             for message in messages:
                 if message.error() is not None:
                     log.warning("engine: consume error %s", message.error())

@@ -8,7 +8,7 @@ import pytest
 
 from processors.checkpoint import Checkpoint, RetryPolicy
 from processors.dlq import DeadLetter, dead_letter_headers, parse_dead_letter_headers
-from processors.engine import after
+from processors.lane import after
 from schemas.codec import EventCodec
 from schemas.errors import BrokerUnavailableError, SinkUnavailableError
 from sinks.base import LogPosition, LogRecord
