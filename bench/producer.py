@@ -19,7 +19,7 @@ zstd, ``linger.ms``):
     project, as ours) and a value serializer that dispatches each event to the
     ``AvroSerializer`` of its type (one per released schema, in-process
     ``mock://`` registry, schemas registered before the timing); ``to_dict`` is
-    :func:`schemas.codec.to_record`, the fastest model-to-dict there is. One
+    :func:`schemas.records.to_record`, the fastest model-to-dict there is. One
     delivery callback for all records, then ``flush()``: what a service would
     write.
 ``ours``
@@ -78,8 +78,9 @@ from producers import (
 )
 from proofstream.settings import Settings
 from proofstream.workload import simulate
-from schemas.codec import EventCodec, to_record
+from schemas.codec import EventCodec
 from schemas.events import Event
+from schemas.records import to_record
 
 PARTITIONS = 6
 

@@ -4,7 +4,7 @@ fastavro's ``schemaless_writer`` interprets the schema for every record: for
 each field it looks the type up, dispatches on its name, and for a union
 validates the value against each branch. Our schemas are fixed, small and use
 few Avro types, so :func:`compile_writer` turns one schema into the Python source
-of a function that writes a raw record (``schemas.codec.to_record``'s output:
+of a function that writes a raw record (``schemas.records.to_record``'s output:
 UUIDs as strings, timestamps as int microseconds, enum members, nested dicts) with
 every field's encoding spelled out, and compiles it once.
 

@@ -41,10 +41,11 @@ from confluent_kafka.serialization import SerializationContext, Serializer
 
 from producers.avro_writer import FALLBACK_ERRORS, RecordWriter, compile_writer
 from producers.records import Header, HeaderTemplate, OutgoingRecord, Row
-from schemas.codec import MAGIC, EventCodec, to_record
+from schemas.codec import MAGIC, EventCodec
 from schemas.envelope import Trace
 from schemas.errors import InvalidEventError, SchemaError
 from schemas.events import Event
+from schemas.records import to_record
 from schemas.rules import MAX_EVENT_BYTES
 
 __all__ = ["EventSerializer", "encode_event"]

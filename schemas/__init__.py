@@ -9,7 +9,7 @@ the registry client is imported only when a codec is built).
 """
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
-from schemas.codec import MAGIC, EventCodec, from_record, to_record
+from schemas.codec import MAGIC, EventCodec
 from schemas.confluent import ConfluentCodec, SubjectStrategy
 from schemas.envelope import Actor, ActorKind, Producer, Subject, TeamType, Trace
 from schemas.errors import (
@@ -59,6 +59,7 @@ from schemas.events import (
     WorkspaceReleased,
 )
 from schemas.jsonio import event_from_json, event_to_json
+from schemas.records import from_record, to_record
 
 __all__ = [
     "EVENT_TYPES",

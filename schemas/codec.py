@@ -8,7 +8,7 @@ Each event type has its own schema (sharing the named envelope types), so the
 body is a plain record: no union branch, no payload dispatch. The reader looks
 the writer schema up by fingerprint among every version kept in the repo and
 resolves it into the current schema of that event type (running upcasters for
-declared breaking changes).
+declared breaking changes): the read plans of :mod:`schemas.resolution`.
 
 Two shapes of data cross this module:
 
@@ -18,29 +18,26 @@ Two shapes of data cross this module:
   as strings, enums as strings), for pipelines: :meth:`EventCodec.decode_record` is
   the fastest way from Kafka bytes to data; :meth:`EventCodec.encode_record` writes a
   record that already passed the model (``to_record``) or came from ``decode_record``.
+
+Conversion between the two lives in :mod:`schemas.records` (``to_record`` and
+``from_record`` are re-exported here, as part of this module's API).
 """
 
 from __future__ import annotations
 
 import io
-import itertools
-import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from enum import Enum
-from types import MappingProxyType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
-from pydantic import AwareDatetime, BaseModel, NaiveDatetime
 
-from schemas.catalog import SchemaCatalog, SchemaVersion, load_catalog
+from schemas.catalog import SchemaCatalog, load_catalog
 from schemas.errors import DecodeError, EventError, InvalidEventError, SchemaError
-from schemas.events import EVENT_TYPES, Event
-from schemas.jsonio import event_from_json
+from schemas.events import Event
+from schemas.records import Record, from_record, to_record
+from schemas.resolution import ReadPlan, read_plan, resolve
 from schemas.rules import MAX_EVENT_BYTES
-from schemas.upcast import UPCASTERS, Upcaster
 
 __all__ = [
     "MAGIC",
@@ -53,254 +50,6 @@ MAGIC = b"\xc3\x01"
 """The two marker bytes of Avro single-object encoding."""
 
 _HEADER_LEN = 10
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-
-Record = dict[str, Any]
-
-
-def _micros(value: datetime) -> int:
-    # Exact integer arithmetic: float timestamps can be off by one microsecond.
-    return (value - _EPOCH) // _MICROSECOND
-
-
-def _to_avro(value: Any) -> Any:
-    # The generic walk: exact for any model, but slow (an isinstance ladder per value).
-    # ``to_record`` uses it only for what the per-class plans below do not cover.
-    if isinstance(value, str | int | float | dict | None):  # also bool, StrEnum, attributes
-        return value
-    if isinstance(value, BaseModel):
-        return {name: _to_avro(getattr(value, name)) for name in type(value).model_fields}
-    if isinstance(value, datetime):
-        return _micros(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, list):
-        return [_to_avro(item) for item in value]
-    if isinstance(value, Enum):
-        return value.value
-    raise TypeError(f"no Avro form for {type(value).__name__}")
-
-
-# Per-class record plans. ``to_record`` starts from a shallow copy of the model's
-# ``__dict__`` (pydantic keeps exactly the field values there, in field order) and
-# then rewrites only the fields whose Python value is not already its Avro form.
-# Each converter produces exactly what ``_to_avro`` would for that value.
-
-Convert = Callable[[Any], Any]
-
-_PLAIN_LEAVES: tuple[type, ...] = (str, int, float, bool, type(None))
-_DATETIMES: tuple[Any, ...] = (datetime, AwareDatetime, NaiveDatetime)
-
-
-def _uuid_str(value: Any) -> Any:
-    return None if value is None else str(value)
-
-
-def _micros_or_none(value: Any) -> Any:
-    return None if value is None else _micros(value)
-
-
-def _copy_dict(value: Any) -> Any:
-    # attributes: a copy, so mutating the record never reaches the frozen model
-    return None if value is None else dict(value)
-
-
-def _flat_model(cls: type[BaseModel]) -> Convert:
-    # A model whose fields are all plain: its __dict__ already is its Avro record.
-    # Any other class (a subclass with more fields) takes the generic walk.
-    def convert(value: Any) -> Any:
-        if value is None:
-            return None
-        if type(value) is cls:
-            return dict(value.__dict__)
-        return _to_avro(value)
-
-    return convert
-
-
-def _flat_models(cls: type[BaseModel]) -> Convert:
-    one = _flat_model(cls)
-
-    def convert(value: Any) -> Any:
-        return None if value is None else [one(item) for item in value]
-
-    return convert
-
-
-def _copy_list(value: Any) -> Any:
-    return None if value is None else list(value)
-
-
-def _leaves(annotation: Any) -> tuple[Any, ...]:
-    """The non-None alternatives of ``annotation``, with ``Annotated`` stripped."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _leaves(get_args(annotation)[0])
-    if origin is Union or origin is UnionType:
-        return tuple(leaf for arg in get_args(annotation) for leaf in _leaves(arg))
-    return () if annotation is type(None) else (annotation,)
-
-
-def _is_plain(annotation: Any) -> bool:
-    """True when a value of this type is its own Avro form (``_to_avro`` returns it)."""
-    return all(
-        isinstance(leaf, type)
-        and issubclass(leaf, _PLAIN_LEAVES)  # str/int enums included: to_record keeps them
-        and get_origin(leaf) is None
-        for leaf in _leaves(annotation)
-    )
-
-
-def _plain_model(annotation: Any) -> type[BaseModel] | None:
-    leaves = _leaves(annotation)
-    if len(leaves) != 1 or not isinstance(leaves[0], type) or not issubclass(leaves[0], BaseModel):
-        return None
-    cls = leaves[0]
-    if cls.model_computed_fields or not all(
-        _is_plain(f.annotation) for f in cls.model_fields.values()
-    ):
-        return None
-    return cls
-
-
-def _converter(annotation: Any) -> Convert | None:
-    """How to turn a field's value into its Avro form; None when it already is."""
-    if _is_plain(annotation):
-        return None
-    leaves = _leaves(annotation)
-    if len(leaves) != 1:
-        return _to_avro  # a union of several non-null types: the exact generic walk
-    if leaves[0] is uuid.UUID:
-        return _uuid_str
-    if leaves[0] in _DATETIMES:
-        return _micros_or_none
-    return _container_converter(leaves[0])
-
-
-def _container_converter(leaf: Any) -> Convert:
-    model = _plain_model(leaf)
-    if model is not None:
-        return _flat_model(model)
-    origin, args = get_origin(leaf), get_args(leaf)
-    if origin is dict and all(_is_plain(a) for a in args):
-        return _copy_dict
-    if origin is list and args:
-        if _is_plain(args[0]):
-            return _copy_list
-        if (item := _plain_model(args[0])) is not None:
-            return _flat_models(item)
-    return _to_avro  # anything else: the exact generic walk, for this field only
-
-
-@dataclass(frozen=True, slots=True)
-class _RecordPlan:
-    """The fields of one model class to rewrite after copying its ``__dict__``."""
-
-    conversions: tuple[tuple[str, Convert], ...]
-
-
-def _record_plan(cls: type[Event]) -> _RecordPlan:
-    return _RecordPlan(
-        conversions=tuple(
-            (name, convert)
-            for name, field in cls.model_fields.items()
-            if (convert := _converter(field.annotation)) is not None
-        )
-    )
-
-
-_RECORD_PLANS: Mapping[type[Event], _RecordPlan] = MappingProxyType(
-    {cls: _record_plan(cls) for cls in EVENT_TYPES.values()}
-)
-"""Immutable, built once at import from the (immutable) catalog of event classes."""
-
-
-def to_record(event: Event) -> Record:
-    """The raw record of a (validated) event: what ``encode_record`` writes. Pure.
-
-    Timestamps become int microseconds since the epoch, UUIDs strings; enums stay
-    members of their ``StrEnum`` (equal to their string value); nested models become
-    dicts; the class constant ``event_type`` is added last. The record shares no
-    mutable container with the event.
-    """
-    plan = _RECORD_PLANS.get(type(event))
-    if plan is None:  # a class outside EVENT_TYPES: the generic walk
-        record = _to_avro(event)
-    else:
-        values = event.__dict__
-        record = dict(values)
-        for name, convert in plan.conversions:
-            record[name] = convert(values[name])
-    record["event_type"] = event.event_type
-    return record  # type: ignore[no-any-return]
-
-
-def _timestamp_fields(schema: Mapping[str, Any]) -> tuple[str, ...]:
-    return tuple(
-        f["name"]
-        for f in schema["fields"]
-        if isinstance(f["type"], dict) and f["type"].get("logicalType") == "timestamp-micros"
-    )
-
-
-def from_record(record: Mapping[str, Any], timestamp_fields: tuple[str, ...] = ()) -> Event:
-    """Build the model of a raw record; ``timestamp_fields`` are int microseconds.
-
-    Raises :class:`InvalidEventError` naming the field when the record breaks the
-    model or a seed rule, or names ``event_type`` when the type is unknown.
-    """
-
-    data = dict(record)
-    for name in timestamp_fields:
-        value = data.get(name)
-        if isinstance(value, int):
-            data[name] = _EPOCH + value * _MICROSECOND
-    return event_from_json(data)
-
-
-@dataclass(frozen=True, slots=True)
-class _Step:
-    upcaster: Upcaster
-    shape: SchemaVersion  # the version the upcaster's output has
-    target: SchemaVersion  # the version to resolve into before the next step
-
-
-@dataclass(frozen=True, slots=True)
-class _ReadPlan:
-    writer: SchemaVersion
-    reader: Any  # parsed raw reader schema, or None when writer is the reader
-    steps: tuple[_Step, ...]
-    current: SchemaVersion
-    timestamp_fields: tuple[str, ...]
-
-
-def _plan(catalog: SchemaCatalog, writer: SchemaVersion) -> _ReadPlan:
-    history = catalog.versions(writer.event_type)
-    current = history[-1]
-    later = history[history.index(writer) :]
-    # Cut the history into segments at declared breaking steps.
-    segments: list[list[SchemaVersion]] = [[later[0]]]
-    upcasters: list[Upcaster] = []
-    for prev, nxt in itertools.pairwise(later):
-        up = UPCASTERS.get((prev.event_type, prev.version))
-        if up is not None and up.to_version == nxt.version:
-            upcasters.append(up)
-            segments.append([nxt])
-        else:
-            segments[-1].append(nxt)
-    first_target = segments[0][-1]
-    steps = tuple(
-        _Step(upcaster=up, shape=seg[0], target=seg[-1])
-        for up, seg in zip(upcasters, segments[1:], strict=True)
-    )
-    return _ReadPlan(
-        writer=writer,
-        reader=None if first_target is writer else first_target.parsed_raw,
-        steps=steps,
-        current=current,
-        timestamp_fields=_timestamp_fields(current.schema),
-    )
 
 
 def _nullable_records(parsed: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -331,18 +80,6 @@ def _name_branches(record: Record, tagged: tuple[tuple[str, str], ...]) -> None:
         value = record.get(name)
         if isinstance(value, dict):
             record[name] = (branch, value)
-
-
-def _resolve(record: Record, writer: SchemaVersion, reader: SchemaVersion) -> Record:
-    if writer is reader:
-        return record
-    buf = io.BytesIO()
-    schemaless_writer(buf, writer.parsed_raw, record)
-    buf.seek(0)
-    resolved = schemaless_reader(buf, writer.parsed_raw, reader.parsed_raw)
-    if not isinstance(resolved, dict):
-        raise TypeError(f"{reader.label}: resolved body is not a record")
-    return resolved
 
 
 class EventCodec:
@@ -379,8 +116,8 @@ class EventCodec:
                 }
             )
         )
-        self._plans: Mapping[bytes, _ReadPlan] = MappingProxyType(
-            {fp: _plan(self._catalog, sv) for fp, sv in self._catalog.by_fingerprint.items()}
+        self._plans: Mapping[bytes, ReadPlan] = MappingProxyType(
+            {fp: read_plan(self._catalog, sv) for fp, sv in self._catalog.by_fingerprint.items()}
         )
 
     @property
@@ -477,7 +214,7 @@ class EventCodec:
         writer = self._header(raw)[0].writer
         return writer.fingerprint, writer.event_type
 
-    def _header(self, raw: bytes) -> tuple[_ReadPlan, bytes]:
+    def _header(self, raw: bytes) -> tuple[ReadPlan, bytes]:
         # Checks are ordered by cost: the exact-type test is the common case, the
         # union isinstance and the copy only run for bytearray/memoryview input.
         if type(raw) is not bytes:
@@ -530,7 +267,7 @@ class EventCodec:
                 f"{plan.writer.label}: decoded record is invalid: {exc}", raw
             ) from exc
 
-    def _read(self, raw: bytes) -> tuple[Record, _ReadPlan]:
+    def _read(self, raw: bytes) -> tuple[Record, ReadPlan]:
         plan, raw = self._header(raw)
         size = len(raw)
         buf = io.BytesIO(raw)  # shares raw's buffer: no copy
@@ -544,7 +281,7 @@ class EventCodec:
             if not isinstance(record, dict):
                 raise TypeError("body is not a record")
             for step in plan.steps:
-                record = _resolve(step.upcaster.function(record), step.shape, step.target)
+                record = resolve(step.upcaster.function(record), step.shape, step.target)
         except DecodeError:
             raise
         except Exception as exc:  # fastavro signals bad bytes with many exception types

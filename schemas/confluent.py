@@ -46,7 +46,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
-from schemas.codec import MAGIC, EventCodec, to_record
+from schemas.codec import MAGIC, EventCodec
 from schemas.errors import (
     ConfigError,
     DecodeError,
@@ -57,6 +57,7 @@ from schemas.errors import (
     SchemaError,
 )
 from schemas.events import Event
+from schemas.records import to_record
 from schemas.rules import MAX_EVENT_BYTES
 
 if TYPE_CHECKING:

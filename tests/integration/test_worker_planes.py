@@ -27,7 +27,8 @@ from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
 from proofstream.workload import simulate
 from replay.rebuild import plan_rebuild
-from schemas.codec import EventCodec, to_record
+from schemas.codec import EventCodec
+from schemas.records import to_record
 from sinks.generations import LIVE
 from tests import factories
 from tests.conftest import TopicFactory
