@@ -17,7 +17,10 @@ import typer
 
 from proofstream.cli.common import console, settings_of
 from proofstream.pages.gather import gather_overview, gather_pr, gather_run, open_source
-from proofstream.pages.render import AssetMode, Links, render_overview, render_pr, render_run
+from proofstream.pages.overview_page import render_overview
+from proofstream.pages.pr_page import render_pr
+from proofstream.pages.render import AssetMode, Links
+from proofstream.pages.run_page import render_run
 from proofstream.pages.sql import check_pr_ref, check_run_id
 from proofstream.status import collect_status
 from proofstream.text import plural

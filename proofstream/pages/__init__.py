@@ -11,8 +11,13 @@ Modules, from the pure core out:
 
 - :mod:`~proofstream.pages.model` — the pages' data (frozen dataclasses);
 - :mod:`~proofstream.pages.sql` — the bounded, read-only facts queries (text);
-- :mod:`~proofstream.pages.chain` — query rows → model (pure);
-- :mod:`~proofstream.pages.render` — model → HTML (pure; escaping, CSP);
+- :mod:`~proofstream.pages.labels` — an event row → its node: lane, label, status (pure);
+- :mod:`~proofstream.pages.chain` — query rows → a PR's chain (pure);
+- :mod:`~proofstream.pages.timeline` — query rows → a run's timeline (pure);
+- :mod:`~proofstream.pages.overview` — query rows and status → the overview (pure);
+- :mod:`~proofstream.pages.render` — the HTML shell and shared pieces (pure; escaping, CSP);
+- :mod:`~proofstream.pages.pr_page`, :mod:`~proofstream.pages.run_page`,
+  :mod:`~proofstream.pages.overview_page` — each page's model → HTML (pure);
 - :mod:`~proofstream.pages.assets` — the vendored Apache ECharts, ``pages.js``, ``pages.css``;
 - :mod:`~proofstream.pages.proofs` — each artifact's mark, from the log's files;
 - :mod:`~proofstream.pages.gather` — the facts sources, and a page's data gathered;
@@ -22,7 +27,10 @@ Modules, from the pure core out:
 from __future__ import annotations
 
 from proofstream.pages.model import MarkState, Overview, PrChain, RunTimeline
-from proofstream.pages.render import AssetMode, Links, render_overview, render_pr, render_run
+from proofstream.pages.overview_page import render_overview
+from proofstream.pages.pr_page import render_pr
+from proofstream.pages.render import AssetMode, Links
+from proofstream.pages.run_page import render_run
 
 __all__ = [
     "AssetMode",

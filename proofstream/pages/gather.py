@@ -25,16 +25,11 @@ from typing import Any, Protocol
 import orjson
 
 from proofstream.pages import sql
-from proofstream.pages.chain import (
-    build_overview,
-    build_pr_chain,
-    build_run_timeline,
-    evidence_refs,
-    planes_of_status,
-    records,
-)
+from proofstream.pages.chain import build_pr_chain, evidence_refs, records
 from proofstream.pages.model import Overview, PrChain, RunTimeline
+from proofstream.pages.overview import build_overview, planes_of_status
 from proofstream.pages.proofs import check_evidence
+from proofstream.pages.timeline import build_run_timeline
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
 

@@ -1,8 +1,10 @@
 """What a proof page shows, as plain frozen data: no I/O, no HTML.
 
-:mod:`proofstream.pages.chain` builds these from query rows and proof checks;
-:mod:`proofstream.pages.render` turns them into HTML. Every string here may come
-from an event (a producer wrote it): the renderer escapes all of them.
+:mod:`proofstream.pages.chain`, :mod:`~proofstream.pages.timeline` and
+:mod:`~proofstream.pages.overview` build these from query rows and proof checks;
+:mod:`proofstream.pages.render` and the page modules turn them into HTML. Every
+string here may come from an event (a producer wrote it): the renderer escapes
+all of them.
 
 Times are milliseconds since the epoch (UTC), as the facts queries return them.
 """

@@ -29,14 +29,10 @@ from urllib.parse import quote
 
 from proofstream.pages.assets import SERVED, asset
 from proofstream.pages.gather import gather_overview, gather_pr, gather_run
-from proofstream.pages.render import (
-    AssetMode,
-    Links,
-    render_message,
-    render_overview,
-    render_pr,
-    render_run,
-)
+from proofstream.pages.overview_page import render_overview
+from proofstream.pages.pr_page import render_pr
+from proofstream.pages.render import AssetMode, Links, render_message
+from proofstream.pages.run_page import render_run
 from proofstream.settings import Settings
 from schemas.errors import ConfigError, InvalidQueryError, ProofstreamError
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from proofstream.pages import sql
-from proofstream.pages.chain import build_run_timeline, evidence_refs, planes_of_status
+from proofstream.pages.chain import evidence_refs
 from proofstream.pages.model import MarkState
+from proofstream.pages.overview import planes_of_status
 from proofstream.pages.serve import pr_path, route, run_path
+from proofstream.pages.timeline import build_run_timeline
 from schemas.errors import ConfigError
 from tests.pages_support import ISSUE, PR, chain, failed, pr_rows
 

@@ -9,17 +9,13 @@ import json
 import re
 
 from proofstream.pages.assets import asset, echarts_version
-from proofstream.pages.chain import build_run_timeline
 from proofstream.pages.model import Overview, PlaneLag, ToolLatency
-from proofstream.pages.render import (
-    AssetMode,
-    Links,
-    data_json,
-    render_overview,
-    render_pr,
-    render_run,
-)
+from proofstream.pages.overview_page import render_overview
+from proofstream.pages.pr_page import render_pr
+from proofstream.pages.render import AssetMode, Links, data_json
+from proofstream.pages.run_page import render_run
 from proofstream.pages.serve import served_links
+from proofstream.pages.timeline import build_run_timeline
 from tests.pages_support import HOSTILE, chain, failed, pr_rows
 
 _DATA = re.compile(r'<script type="application/json" id="page-data">(.*?)</script>', re.S)
