@@ -46,7 +46,8 @@ from bench.machine import machine  # noqa: E402
 from proofstream.planes import plane  # noqa: E402
 from proofstream.settings import Settings  # noqa: E402
 from proofstream.workload import simulate  # noqa: E402
-from replay.rebuild import plan_rebuild, rebuild_many  # noqa: E402
+from replay.plan import plan_rebuild  # noqa: E402
+from replay.rebuild import rebuild_many  # noqa: E402
 from schemas.codec import EventCodec  # noqa: E402
 
 REBUILDABLE = ("facts", "identity", "catalog", "evidence", "lineage")

@@ -2,11 +2,9 @@
 
 One rebuild, in order:
 
-1. **plan**   take every partition's extent *now* (``get_watermark_offsets``):
-              the range ends at ``high - 1``; it starts at the log start, at the
-              first offset at or after a time (``offsets_for_times``), or at the
-              archive's first offset, with Kafka reading the tail after the last
-              sealed segment;
+1. **plan**   :func:`replay.plan.plan_rebuild` fixes every partition's range
+              *now*: from the log start, a time or the archive's first offset
+              to ``high - 1`` (see :mod:`replay.plan`);
 2. **build**  ``Rebuildable.allocate`` a generation, read the range (archive
               first, then Kafka by explicit assignment, no group, no commits),
               decode with the *same* decode step as the live engine
@@ -36,7 +34,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -44,51 +41,24 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, TraceFlags
 
 from producers.settings import KafkaSettings
-from replay.source import log_extents, offsets_at, read_kafka, replay_consumer
+from replay.plan import RebuildPlan
+from replay.source import read_kafka, replay_consumer
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
-from sinks.archive.reader import read_archive, read_manifest
+from sinks.archive.reader import read_archive
 from sinks.base import LogRecord, Projection, Store
 from sinks.decode import Needs, decode
-from sinks.generations import LIVE, Digest, LogRange, Rebuildable, TableDiff
+from sinks.generations import LIVE, Digest, Rebuildable, TableDiff
 
 __all__ = [
     "Progress",
-    "RebuildPlan",
     "RebuildResult",
-    "StartFrom",
-    "plan_rebuild",
     "rebuild",
     "rebuild_many",
 ]
 
 MAX_TRACE_LINKS = 32
 """How many original traces one rebuild span links to (a bounded sample)."""
-
-
-class StartFrom(StrEnum):
-    """Where a rebuild starts reading."""
-
-    BEGINNING = "beginning"
-    TIME = "time"
-    ARCHIVE = "archive"
-
-
-@dataclass(frozen=True, slots=True)
-class RebuildPlan:
-    """The fixed range of one rebuild: ``covered`` = ``from_archive`` + ``from_kafka``."""
-
-    topic: str
-    start: StartFrom
-    covered: LogRange
-    from_archive: LogRange
-    from_kafka: LogRange
-    taken_at_us: int
-
-    @property
-    def records(self) -> int:
-        """How many offsets the range spans (an upper bound on the records)."""
-        return sum(last - first + 1 for first, last in self.covered.values())
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,72 +103,6 @@ class RebuildResult:
     @property
     def equal(self) -> bool:
         return self.live_digest is not None and self.live_digest.value == self.digest.value
-
-
-def plan_rebuild(
-    kafka: KafkaSettings,
-    start: StartFrom = StartFrom.BEGINNING,
-    *,
-    topic: str | None = None,
-    from_time_ms: int | None = None,
-    archive_root: Path | None = None,
-) -> RebuildPlan:
-    """Fix the range of a rebuild now (see step 1 of the module docstring).
-
-    Raises :class:`ConfigError` when the archive and Kafka together leave a hole
-    (records deleted from Kafka that were never archived).
-    """
-    topic = topic or kafka.topics.events
-    consumer = replay_consumer(kafka, "plan")
-    try:
-        extents = log_extents(consumer, topic)
-        starts = {p: e.low for p, e in extents.items()}
-        if start is StartFrom.TIME:
-            if from_time_ms is None:
-                raise ConfigError("--from-time needs a time")
-            found = offsets_at(consumer, topic, sorted(extents), from_time_ms)
-            starts = {p: (o if o >= 0 else extents[p].high) for p, o in found.items()}
-    finally:
-        consumer.close()
-    from_archive: dict[tuple[str, int], tuple[int, int]] = {}
-    from_kafka: dict[tuple[str, int], tuple[int, int]] = {}
-    covered: dict[tuple[str, int], tuple[int, int]] = {}
-    archived: dict[int, tuple[int, int]] = {}
-    if start is StartFrom.ARCHIVE:
-        if archive_root is None:
-            raise ConfigError("--from-archive needs the archive directory")
-        archived = _archived_spans(archive_root, topic)
-    for partition, extent in sorted(extents.items()):
-        key = (topic, partition)
-        last = extent.high - 1
-        begin = starts[partition]
-        if partition in archived:
-            a_first, a_last = archived[partition][0], min(archived[partition][1], last)
-            from_archive[key] = (a_first, a_last)
-            begin = a_first
-            tail = a_last + 1
-            if tail <= last:
-                if tail < extent.low:
-                    raise ConfigError(
-                        f"{topic}/{partition}: offsets {tail}..{extent.low - 1} are neither"
-                        " archived nor in Kafka any more"
-                    )
-                from_kafka[key] = (tail, last)
-        elif begin <= last:
-            from_kafka[key] = (begin, last)
-        if begin <= last:
-            covered[key] = (begin, last)
-    return RebuildPlan(topic, start, covered, from_archive, from_kafka, time.time_ns() // 1000)
-
-
-def _archived_spans(root: Path, topic: str) -> dict[int, tuple[int, int]]:
-    """First and last sealed offset per partition of ``topic`` in the archive."""
-    spans: dict[int, tuple[int, int]] = {}
-    for seg in read_manifest(root):
-        if seg.topic == topic:
-            first = spans.get(seg.partition, (seg.first_offset, 0))[0]
-            spans[seg.partition] = (first, seg.last_offset)
-    return spans
 
 
 def _link(traceparent: object) -> Link | None:

@@ -28,17 +28,17 @@ between the pointer switch and the registry write cannot leave two live ones).
 
 :class:`DirectoryGenerations` implements every :class:`~sinks.generations.Rebuildable`
 method that is about bookkeeping; a plane subclass adds the store-specific
-``open_shadow``, ``digest``, ``diff`` and the hooks.
+``open_shadow``, ``digest``, ``diff`` and the hooks, built from the pure helpers
+of :mod:`sinks.digests`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Final, Generic, Literal, TypeVar
@@ -56,12 +56,7 @@ __all__ = [
     "REGISTRY",
     "ConfinedStore",
     "DirectoryGenerations",
-    "combine_parts",
-    "in_range",
-    "keyed_diff",
     "live_dir",
-    "multiset_part",
-    "watermark_verdict",
 ]
 
 GENERATIONS_DIR: Final = "generations"
@@ -83,68 +78,6 @@ def live_dir(base: Path) -> Path:
     if not target.is_dir():
         raise ConfigError(f"{pointer} points at {target}, which does not exist")
     return target
-
-
-def in_range(covered: LogRange, topic: str, partition: int, offset: int) -> bool:
-    """Whether a log position lies in ``covered``. Pure."""
-    span = covered.get((topic, partition))
-    return span is not None and span[0] <= offset <= span[1]
-
-
-def multiset_part(items: Iterable[bytes]) -> tuple[str, int]:
-    """An order-independent digest of a multiset of byte strings: ``count:sum`` of the
-    first 8 bytes of each item's SHA-256, mod 2^64 (a sum, unlike XOR, also counts an
-    item that appears twice). Returns (part, count). Pure."""
-    total = count = 0
-    for item in items:
-        total = (total + int.from_bytes(hashlib.sha256(item).digest()[:8], "big")) % (1 << 64)
-        count += 1
-    return f"{count}:{total:016x}", count
-
-
-def combine_parts(parts: Mapping[str, str]) -> str:
-    """The combined digest value of named parts (as the ClickHouse plane combines its
-    tables: SHA-256 over sorted ``name=part`` lines). Pure."""
-    return hashlib.sha256("\n".join(f"{k}={parts[k]}" for k in sorted(parts)).encode()).hexdigest()
-
-
-def watermark_verdict(live: Watermark, covered: LogRange) -> str | None:
-    """Why a live store that cannot be restricted to log positions is *not* comparable
-    with a rebuild of ``covered`` — or None when it is. Pure.
-
-    Comparable means live applied exactly the covered positions: every covered
-    partition starts at offset 0 and live's watermark equals its last offset, and
-    live has no watermark on another partition of the covered topics.
-    """
-    topics = {topic for topic, _ in covered}
-    problems = [
-        f"{t}/{p} starts at {first}, not 0"
-        for (t, p), (first, _) in sorted(covered.items())
-        if first != 0
-    ]
-    marks = {key: offset for key, offset in live.items() if key[0] in topics}
-    expected = {key: last for key, (_, last) in covered.items()}
-    if marks != expected:
-        problems.append(f"live watermark {_marks_text(marks)} != rebuild {_marks_text(expected)}")
-    if not problems:
-        return None
-    return "; ".join(problems)
-
-
-def keyed_diff(
-    table: str, live: Mapping[str, bytes], shadow: Mapping[str, bytes], *, sample: int = 5
-) -> TableDiff:
-    """Compare two stores' contents keyed by a natural key: keys only the shadow has
-    are ``added``, only live ``removed``, both with other content ``changed``. Pure."""
-    added = shadow.keys() - live.keys()
-    removed = live.keys() - shadow.keys()
-    changed = {k for k in live.keys() & shadow.keys() if live[k] != shadow[k]}
-    keys = sorted(added | removed | changed)[:sample]
-    return TableDiff(table, len(added), len(removed), len(changed), tuple(keys))
-
-
-def _marks_text(marks: Mapping[tuple[str, int], int]) -> str:
-    return "{" + ", ".join(f"{p}:{o}" for (_, p), o in sorted(marks.items())) + "}"
 
 
 W = TypeVar("W")

@@ -46,14 +46,8 @@ from proofstream.cli.common import console, settings_of
 from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
-from replay.rebuild import (
-    Progress,
-    RebuildPlan,
-    RebuildResult,
-    StartFrom,
-    plan_rebuild,
-    rebuild_many,
-)
+from replay.plan import RebuildPlan, StartFrom, plan_rebuild
+from replay.rebuild import Progress, RebuildResult, rebuild_many
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
 from sinks.base import Projection

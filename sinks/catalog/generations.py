@@ -13,7 +13,7 @@ configured Lite file, ``<state_dir>/datahub`` by default):
   (part ``aspects`` = ``<aspects>:<sha256>``), read with Lite's own
   ``get_all_entities``. Aspects carry no log positions, so the digest **cannot be
   restricted** to a log range: the live digest is comparable only when live applied
-  exactly the covered positions (:func:`~sinks.directories.watermark_verdict`), else
+  exactly the covered positions (:func:`~sinks.digests.watermark_verdict`), else
   it comes back with ``comparable=False`` and a note.
 - **diff**: per ``urn aspect``: added, removed, changed.
 - **drop** of generation 0: the Lite file with its WAL and shared-memory files (and
@@ -29,7 +29,8 @@ from typing import Any, Literal
 from sinks.catalog.export import aspects_digest, canonical, latest_aspects
 from sinks.catalog.lite import open_lite
 from sinks.catalog.store import DataHubStore
-from sinks.directories import DirectoryGenerations, combine_parts, keyed_diff, watermark_verdict
+from sinks.digests import combine_parts, keyed_diff, watermark_verdict
+from sinks.directories import DirectoryGenerations
 from sinks.generations import Digest, LogRange, TableDiff
 
 __all__ = ["DataHubGenerations"]

@@ -10,7 +10,7 @@ Chronicle root, whose artifacts and signing key every generation shares):
   is the live consumer's interleaving, not a function of the log; so the order
   is fixed only at swap time, from live's.
 - **digest**: order-independent and **restricted to the covered positions**: the
-  multiset digest (:func:`~sinks.directories.multiset_part`) of
+  multiset digest (:func:`~sinks.digests.multiset_part`) of
   ``entry bytes || topic/partition/offset`` of the leaves read at covered
   positions; live's entry bytes are read from its published bundles, not from
   its index. The Merkle root is *not* the replay digest: it depends on order.
@@ -34,13 +34,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from sinks.base import Store
-from sinks.directories import (
-    DirectoryGenerations,
-    combine_parts,
-    in_range,
-    keyed_diff,
-    multiset_part,
-)
+from sinks.digests import combine_parts, in_range, keyed_diff, multiset_part
+from sinks.directories import DirectoryGenerations
 from sinks.evidence.index import LedgerIndex
 from sinks.evidence.ledger import CHECKPOINT, HISTORY, INDEX, Ledger, positioned_entries
 from sinks.evidence.signing import LogKeys

@@ -16,7 +16,7 @@ The :class:`~sinks.generations.Rebuildable` port for
   and one triple may come from many events, so the digest **cannot be
   restricted** to a log range. The live digest is therefore comparable only when
   live applied exactly the covered positions
-  (:func:`~sinks.directories.watermark_verdict`: the range starts at offset
+  (:func:`~sinks.digests.watermark_verdict`: the range starts at offset
   0 and live's watermark equals its high offsets); otherwise it is returned with
   ``comparable=False`` and a note saying why, never as a false "differ".
 - **diff**: the N-Triples lines each graph has and the other has not (whole
@@ -36,13 +36,8 @@ from pathlib import Path
 from typing import Literal
 
 from schemas.errors import ConfigError
-from sinks.directories import (
-    GENERATIONS_DIR,
-    DirectoryGenerations,
-    combine_parts,
-    keyed_diff,
-    watermark_verdict,
-)
+from sinks.digests import combine_parts, keyed_diff, watermark_verdict
+from sinks.directories import GENERATIONS_DIR, DirectoryGenerations
 from sinks.generations import Digest, LogRange, TableDiff
 from sinks.identity.projection import PROJECTION_VERSION
 from sinks.identity.settings import RdfSettings

@@ -32,7 +32,8 @@ from typing import Any, Literal
 import orjson
 
 from schemas.errors import ConfigError
-from sinks.directories import DirectoryGenerations, combine_parts, in_range, keyed_diff
+from sinks.digests import combine_parts, in_range, keyed_diff
+from sinks.directories import DirectoryGenerations
 from sinks.generations import Digest, LogRange, TableDiff
 from sinks.lineage.events import lineage_digest
 from sinks.lineage.settings import OpenLineageSettings

@@ -22,7 +22,8 @@ from producers.producer import EventProducer
 from producers.settings import KafkaSettings
 from proofstream.settings import Settings
 from proofstream.workload import simulate
-from replay.rebuild import StartFrom, plan_rebuild, rebuild
+from replay.plan import StartFrom, plan_rebuild
+from replay.rebuild import rebuild
 from replay.source import read_kafka, replay_consumer
 from schemas.codec import EventCodec
 from sinks.archive.projection import ArchiveProjection

@@ -24,7 +24,7 @@ from proofstream.cli import app
 from proofstream.planes import plane
 from proofstream.settings import Settings
 from proofstream.workload import simulate
-from replay.rebuild import plan_rebuild
+from replay.plan import plan_rebuild
 from replay.source import read_kafka, replay_consumer
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError

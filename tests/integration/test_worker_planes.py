@@ -26,7 +26,7 @@ from proofstream.settings import Settings
 from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
 from proofstream.workload import simulate
-from replay.rebuild import plan_rebuild
+from replay.plan import plan_rebuild
 from schemas.codec import EventCodec
 from schemas.records import to_record
 from sinks.generations import LIVE
