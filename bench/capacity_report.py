@@ -86,7 +86,7 @@ def measured_section(ms: Measured) -> list[str]:
             [
                 f"Archive, segments of {seal:,} records",
                 f"{per_event:,.0f}",
-                "rewritten",
+                "gone at seal",
                 f"{per_event:,.0f}",
                 "sealed Avro segments + manifest",
             ]
@@ -104,7 +104,8 @@ def measured_section(ms: Measured) -> list[str]:
         f" {ms.probe:,} events flushed one by one against the same flushed once. Live = a"
         " store that flushes after every event (what the worker's 0.1 s batch window"
         " gives at these rates), counting per-flush bytes only where they stay. Facts'"
-        " watermark rows are merged away (ReplacingMergeTree); the archive rewrites its tail.",
+        " watermark rows are merged away (ReplacingMergeTree); the archive appends a block"
+        " per flush to its pending tail, which is deleted once the segment is sealed.",
         "",
         *table(["store", "batched B/event", "B/flush", "live B/event", "measured as"], rows),
         "",

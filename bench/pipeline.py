@@ -188,6 +188,19 @@ def _rss(pids: Sequence[int]) -> dict[int, int]:
     return out
 
 
+def _cpu_s(pids: Sequence[int]) -> dict[int, float]:
+    """User + system CPU seconds each process has used so far (``/proc/<pid>/stat``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def _children(pid: int) -> list[int]:
     found = []
     for entry in Path("/proc").iterdir():
@@ -219,6 +232,8 @@ class Run:
         self.ready: float | None = None
         self.done: dict[str, float] = {}
         self.peak_rss: dict[int, int] = {}
+        self.cpu: dict[int, float] = {}  # CPU seconds per worker process, start to caught up
+        self.cpu_at_ready = 0.0  # ... of which spent before the API answered (start-up)
         self.planes = list(worker_planes(settings, None))
 
     def drain(self, worker: WorkerProcess | None = None, timeout: float = 900.0) -> None:
@@ -239,9 +254,12 @@ class Run:
                         pids += _children(pid)
                     for pid, rss in _rss(pids).items():
                         self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), rss)
+                    for pid, used in _cpu_s(pids).items():
+                        self.cpu[pid] = max(self.cpu.get(pid, 0.0), used)
                 if status:
                     if self.ready is None:
                         self.ready = now
+                        self.cpu_at_ready = sum(self.cpu.values())
                     for name, plane in status["projections"].items():
                         if name not in self.done and self._caught_up(plane):
                             self.done[name] = now
@@ -257,6 +275,14 @@ class Run:
         marks = plane.get("watermark") or []
         covered = sum(int(m["offset"]) + 1 for m in marks)
         return covered >= self.total + self.already
+
+    def cpu_us_per_event(self) -> float:
+        """CPU microseconds the worker processes used per event, start-up included."""
+        return sum(self.cpu.values()) / max(self.total, 1) * 1e6
+
+    def draining_cpu_us_per_event(self) -> float:
+        """CPU microseconds per event from the API answering to caught up (no start-up)."""
+        return (sum(self.cpu.values()) - self.cpu_at_ready) / max(self.total, 1) * 1e6
 
     def span(self) -> float:
         return max(self.done.values()) - self.started
@@ -339,7 +365,8 @@ def _report(label: str, run: Run, c2: float) -> None:
         f"{label}: {run.total:,} events; start → all caught up {run.span():.1f} s = "
         f"{run.rate():,.0f} ev/s ({run.rate() / c2:.3f} x C2); draining {run.draining_rate():,.0f}"
         f" ev/s from the API up ({run.draining_rate() / c2:.3f} x C2); peak RSS {mb:,.0f} MB over"
-        f" {len(run.peak_rss)} process(es)"
+        f" {len(run.peak_rss)} process(es); CPU {sum(run.cpu.values()):.1f} s ="
+        f" {run.cpu_us_per_event():,.0f} µs/event ({run.draining_cpu_us_per_event():,.0f} draining)"
     )
     for name, rate in run.plane_rates().items():
         print(f"    {name:14s} {rate:10,.0f} ev/s")
@@ -448,6 +475,9 @@ def _figures(run: Run, c2: float) -> dict[str, Any]:
         "planes_ev_s": run.plane_rates(),
         "peak_rss_mb": sum(run.peak_rss.values()) / 2**20,
         "processes": len(run.peak_rss),
+        "cpu_s": sum(run.cpu.values()),
+        "cpu_us_per_event": run.cpu_us_per_event(),
+        "draining_cpu_us_per_event": run.draining_cpu_us_per_event(),
     }
 
 
