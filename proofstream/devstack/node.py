@@ -46,8 +46,13 @@ STOP_TIMEOUT_S = 45.0
 
 
 def new_cluster_id() -> str:
-    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A KRaft cluster id: 16 random bytes, URL-safe base64 without padding, never
+    starting with ``-`` (1 in 64 would: ``kafka-storage format --cluster-id -x…`` then
+    reads the id as an option and fails; Kafka's own ``Uuid.randomUuid`` skips them too)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @dataclass(frozen=True)

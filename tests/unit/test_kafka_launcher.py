@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from proofstream.cli import app
+from proofstream.devstack import node
 from proofstream.devstack.kafka import KafkaLauncher
 from proofstream.settings import BrokerSettings, Settings
 from schemas.errors import ConfigError
@@ -62,3 +64,12 @@ def test_status_cli_reports_stopped_with_exit_1(tmp_path: Path) -> None:
     assert status["running"] is False
     assert status["pid"] is None
     assert status["version"] == settings.broker.kafka_version
+
+
+def test_a_cluster_id_never_reads_as_an_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    # uuid bytes whose base64 starts with "-" (0xf8 → "-" in the URL-safe alphabet),
+    # then ordinary ones: the first is skipped, as Kafka's own Uuid.randomUuid does
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(int=1 << 100)])
+    monkeypatch.setattr(node.uuid, "uuid4", lambda: next(drawn))
+    cluster_id = node.new_cluster_id()
+    assert not cluster_id.startswith("-") and len(cluster_id) == 22
