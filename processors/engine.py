@@ -112,12 +112,16 @@ class Engine:
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Stop consuming, let every lane finish or abandon its batch, close the
-        stores. Bounded by ``timeout_s`` per thread, whatever the broker's state."""
+        stores. Bounded by ``timeout_s`` in all, whatever the broker's state: every
+        thread is asked at once, then each is waited for until one deadline."""
         self._halt.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
+        deadline = time.monotonic() + timeout_s
         for lane in self.lanes:
-            lane.stop(timeout_s)
+            lane.request_stop()
+        if self._thread is not None:
+            self._thread.join(max(0.0, deadline - time.monotonic()))
+        for lane in self.lanes:
+            lane.join(deadline - time.monotonic())
 
     def lag(self) -> dict[str, int]:
         """Records between each plane's watermark and the high watermark, from the

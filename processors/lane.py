@@ -142,10 +142,20 @@ class Lane:
 
     def stop(self, timeout_s: float) -> None:
         """Let the lane finish its current batch (or abandon it, uncommitted), close
-        the store and end the thread."""
+        the store and end the thread: :meth:`request_stop`, then :meth:`join`."""
+        self.request_stop()
+        self.join(timeout_s)
+
+    def request_stop(self) -> None:
+        """Ask the thread to end after its current batch; returns at once."""
         with contextlib.suppress(queue.Full):  # halt is set: it stops after this batch anyway
             self._queue.put_nowait(_STOP)
-        self._thread.join(timeout_s)
+
+    def join(self, timeout_s: float) -> None:
+        """Wait up to ``timeout_s`` for the thread to end. A thread still running then
+        (a store or a client that does not answer) is a daemon: it is abandoned with
+        its batch uncommitted, to be applied again after a restart."""
+        self._thread.join(max(0.0, timeout_s))
 
     @property
     def backlog(self) -> int:

@@ -19,7 +19,12 @@ token; faust's debug pages (``/router``, ``/table``, ``/graph``, stats) are off:
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import hmac
+import logging
+import os
+import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -35,6 +40,8 @@ from mode import ServiceT
 
 from processors.engine import Engine
 from schemas.errors import InvalidQueryError, ProofstreamError, SinkUnavailableError
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "EngineService",
@@ -246,15 +253,62 @@ def _bearer(token: str) -> Callable[..., Awaitable[aiohttp_web.StreamResponse]]:
     return check
 
 
+class _Worker(faust.Worker):
+    """faust's worker with a deadline on its shutdown.
+
+    A client library's close can block for as long as its brokers stay away
+    (librdkafka's consumer close is a known case). Nothing is lost by not waiting:
+    offsets are committed only after a durable write, so whatever was in flight is
+    read again after a restart. So once SIGTERM or SIGINT arrived, a daemon timer
+    ends the process after ``deadline_s`` if the orderly stop has not: it logs every
+    thread's stack (where the stop hung) and exits with code 0, as an orderly stop
+    that abandoned a stuck thread does.
+    """
+
+    def __init__(self, *services: Any, deadline_s: float, **options: Any) -> None:
+        super().__init__(*services, **options)
+        self._deadline_s = deadline_s
+        self._watchdog: threading.Timer | None = None
+
+    def _on_sigterm(self) -> None:
+        self._arm()
+        super()._on_sigterm()
+
+    def _on_sigint(self) -> None:
+        self._arm()
+        super()._on_sigint()
+
+    def _arm(self) -> None:
+        if self._watchdog is None:
+            self._watchdog = threading.Timer(self._deadline_s, _give_up, (self._deadline_s,))
+            self._watchdog.daemon = True
+            self._watchdog.start()
+
+
+def _give_up(deadline_s: float) -> None:
+    _log.error("the stop did not finish within %.0f s; exiting, stacks follow", deadline_s)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os._exit(0)
+
+
 def run_worker(
     web_app: faust.App,
     services: Sequence[ServiceT],
     api: WorkerAPI,
     loglevel: str,
+    stop_timeout_s: float,
 ) -> None:
     """Run ``web_app`` and the services until SIGTERM/SIGINT; the engine then stops its
-    lanes (each finishes or abandons its batch, uncommitted) and closes the stores."""
-    worker = faust.Worker(web_app, *services, loglevel=loglevel, quiet=True)
+    lanes (each finishes or abandons its batch, uncommitted) and closes the stores,
+    within ``stop_timeout_s``; the child process and faust's own services get as long
+    again and 15 s more, then the process ends anyway (:class:`_Worker`)."""
+    worker = _Worker(
+        web_app,
+        *services,
+        loglevel=loglevel,
+        quiet=True,
+        deadline_s=2 * stop_timeout_s + 15.0,
+    )
     # faust's terminal spinner turns every log record into escape codes on stdout
     # (a log file, under a supervisor) and costs CPU on the event loop
     worker.spinner = None

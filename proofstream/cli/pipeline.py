@@ -78,7 +78,7 @@ def run(
         services.append(ChildWorker(settings, child, web_port + 1, dict(os.environ)))
     layout = ", ".join(here) + (f" | child process: {', '.join(child)}" if child else "")
     console.print(f"worker: {layout}; API on http://{settings.processors.web_host}:{web_port}")
-    run_worker(worker.web_app, services, worker.api, level)
+    run_worker(worker.web_app, services, worker.api, level, settings.processors.stop_timeout_s)
 
 
 def query(

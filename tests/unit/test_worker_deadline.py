@@ -1,0 +1,54 @@
+"""The worker's shutdown deadline: a stop that hangs cannot hold the process."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from processors import worker
+
+
+def test_giving_up_prints_every_thread_and_exits_zero(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    exits: list[int] = []
+    monkeypatch.setattr(worker.os, "_exit", exits.append)
+    stuck = threading.Event()
+    thread = threading.Thread(target=stuck.wait, name="stuck-close", daemon=True)
+    thread.start()
+    try:
+        worker._give_up(1.0)
+    finally:
+        stuck.set()
+        thread.join()
+    assert exits == [0]
+    err = capfd.readouterr().err
+    # faulthandler: every thread's stack, the stuck one (in Event.wait) too
+    assert "in wait" in err
+    assert "test_giving_up_prints_every_thread_and_exits_zero" in err
+
+
+def test_a_signal_arms_one_timer_and_the_deadline_ends_the_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fired = threading.Event()
+    given: list[float] = []
+
+    def give_up(deadline_s: float) -> None:
+        given.append(deadline_s)
+        fired.set()
+
+    monkeypatch.setattr(worker, "_give_up", give_up)
+    stopping: list[Any] = []
+    # a lambda, not the bound append: the class attribute must bind ``self``
+    monkeypatch.setattr(worker.faust.Worker, "_on_sigterm", lambda self: stopping.append(self))  # noqa: PLW0108
+    host = worker._Worker.__new__(worker._Worker)  # the timer logic alone, no event loop
+    host._deadline_s = 0.05
+    host._watchdog = None
+    host._on_sigterm()
+    first = host._watchdog
+    host._on_sigterm()  # a second signal does not re-arm
+    assert host._watchdog is first and len(stopping) == 2
+    assert fired.wait(5.0) and given == [0.05]
