@@ -38,7 +38,8 @@ import pyoxigraph as ox
 
 from schemas.errors import InvalidQueryError, PermanentError, SinkUnavailableError
 from sinks.identity.journal import Journal
-from sinks.identity.vocabulary import XSD_STRING, Lit, Term, Triple, ntriples_line
+from sinks.identity.sparql import rdflib_term
+from sinks.identity.vocabulary import Lit, Term, Triple, ntriples_line
 
 __all__ = ["JOURNAL", "OxigraphBackend"]
 
@@ -55,18 +56,6 @@ def term_of(node: Any) -> Term | None:
     if isinstance(node, ox.Literal):
         return Lit(node.value, node.datatype.value)
     return str(node.value)
-
-
-def rdflib_term(node: Any) -> Term | None:
-    """An rdflib term as a projection term (None for an unbound variable)."""
-    from rdflib import Literal
-
-    if node is None:
-        return None
-    if isinstance(node, Literal):
-        datatype = str(node.datatype) if node.datatype is not None else XSD_STRING
-        return Lit(str(node), datatype)
-    return str(node)
 
 
 class OxigraphBackend:

@@ -26,7 +26,7 @@ from pydantic import SecretStr
 from schemas.errors import ConfigError, SinkUnavailableError
 from sinks.identity.vocabulary import XSD_STRING, Lit, Term, Triple, ntriples_line
 
-__all__ = ["SparqlBackend", "SparqlEndpoint", "parse_sparql_dsn"]
+__all__ = ["SparqlBackend", "SparqlEndpoint", "parse_sparql_dsn", "rdflib_term"]
 
 _LINES_PER_REQUEST: Final = 20_000
 """N-Triples lines per ``INSERT DATA`` request: bounds a request's size."""
@@ -70,7 +70,9 @@ def parse_sparql_dsn(dsn: str) -> SparqlEndpoint:
     return SparqlEndpoint(update, query, parts.username or None)
 
 
-def _term_of(node: Any) -> Term | None:
+def rdflib_term(node: Any) -> Term | None:
+    """An rdflib term of a SPARQL result row as a projection term (None for an unbound
+    variable); both backends answer queries through rdflib."""
     from rdflib import Literal
 
     if node is None:
@@ -132,7 +134,7 @@ class SparqlBackend:
         (None: the endpoint's own dataset, every named graph reachable by ``GRAPH``)."""
         try:
             result = self._remote.query(sparql, queryGraph=default_graph)
-            return [tuple(_term_of(v) for v in row) for row in result]
+            return [tuple(rdflib_term(v) for v in row) for row in result]
         except Exception as exc:  # urllib/rdflib raise many unrelated types
             raise self._failed("query", exc) from exc
 
