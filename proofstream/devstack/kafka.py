@@ -32,6 +32,7 @@ from proofstream.text import plural
 from schemas.errors import BrokerUnavailableError, ConfigError
 
 __all__ = [
+    "SINGLE_NODE",
     "BrokerStatus",
     "KafkaLauncher",
     "broker_reachable",
@@ -64,6 +65,20 @@ class BrokerStatus:
         }
 
 
+SINGLE_NODE: dict[str, str] = {
+    "num.partitions": "3",
+    # single node: internal topics cannot have more replicas than brokers
+    "offsets.topic.replication.factor": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    # tests and the demo start consumers right away; don't wait 3 s for more members
+    "group.initial.rebalance.delay.ms": "0",
+}
+"""What every single-node broker (plaintext or secure) sets beside its listeners."""
+
+
 def single_node_properties(
     host: str, port: int, controller_port: int, data_dir: Path
 ) -> dict[str, str]:
@@ -78,15 +93,7 @@ def single_node_properties(
         "inter.broker.listener.name": "PLAINTEXT",
         "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         "log.dirs": str(data_dir),
-        "num.partitions": "3",
-        # single node: internal topics cannot have more replicas than brokers
-        "offsets.topic.replication.factor": "1",
-        "transaction.state.log.replication.factor": "1",
-        "transaction.state.log.min.isr": "1",
-        "share.coordinator.state.topic.replication.factor": "1",
-        "share.coordinator.state.topic.min.isr": "1",
-        # tests and the demo start consumers right away; don't wait 3 s for more members
-        "group.initial.rebalance.delay.ms": "0",
+        **SINGLE_NODE,
     }
 
 

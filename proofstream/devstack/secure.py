@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proofstream.devstack.jars import KafkaJars, find_java
-from proofstream.devstack.kafka import check_ports_free, wait_for_brokers
+from proofstream.devstack.kafka import SINGLE_NODE, check_ports_free, wait_for_brokers
 from proofstream.devstack.node import KafkaNode, NodeSpec, new_cluster_id
 from proofstream.devstack.tls import BrokerTls, make_broker_tls, write_secret
 from proofstream.settings import BrokerSettings
@@ -235,13 +235,7 @@ class SecureKafkaLauncher:
             # the quorum only talks to holders of a certificate from our CA
             "listener.name.controller.ssl.client.auth": "required",
             "log.dirs": str(data),
-            "num.partitions": "3",
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
+            **SINGLE_NODE,
         }
 
 
