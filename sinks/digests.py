@@ -8,6 +8,8 @@ generation with these, so their verdicts match the ClickHouse plane's in form:
   order, and :func:`combine_parts` combines named parts into one digest value;
 - :func:`watermark_verdict` says why a live store that cannot be restricted to
   log positions is *not* comparable with a rebuild (or None when it is);
+- :func:`whole_store_digest` makes the digest of such a store, marked not comparable
+  when :func:`watermark_verdict` says so;
 - :func:`keyed_diff` compares two stores' contents keyed by a natural key.
 
 Everything here is pure: no store is opened, nothing is written.
@@ -19,9 +21,16 @@ import hashlib
 from collections.abc import Iterable, Mapping
 
 from sinks.base import Watermark
-from sinks.generations import LogRange, TableDiff
+from sinks.generations import Digest, LogRange, TableDiff
 
-__all__ = ["combine_parts", "in_range", "keyed_diff", "multiset_part", "watermark_verdict"]
+__all__ = [
+    "combine_parts",
+    "in_range",
+    "keyed_diff",
+    "multiset_part",
+    "watermark_verdict",
+    "whole_store_digest",
+]
 
 
 def in_range(covered: LogRange, topic: str, partition: int, offset: int) -> bool:
@@ -68,6 +77,29 @@ def watermark_verdict(live: Watermark, covered: LogRange) -> str | None:
     if not problems:
         return None
     return "; ".join(problems)
+
+
+def whole_store_digest(
+    parts: Mapping[str, str],
+    rows: Mapping[str, int],
+    note: str,
+    live: tuple[Watermark, LogRange] | None = None,
+) -> Digest:
+    """The digest of a whole store (one that cannot be restricted to log positions).
+    For live, ``live`` is (its watermark, the rebuild's range): when they do not match
+    (:func:`watermark_verdict`) the digest is marked not comparable and its value can
+    never equal a rebuild's. Pure."""
+    combined = combine_parts(parts)
+    why = watermark_verdict(*live) if live is not None else None
+    if why is not None:
+        return Digest(
+            f"not-comparable:{combined}",
+            parts,
+            rows,
+            note=f"{note}; live is not comparable with this rebuild: {why}",
+            comparable=False,
+        )
+    return Digest(combined, parts, rows, note=note)
 
 
 def keyed_diff(

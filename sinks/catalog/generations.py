@@ -29,7 +29,7 @@ from typing import Any, Literal
 from sinks.catalog.export import aspects_digest, canonical, latest_aspects
 from sinks.catalog.lite import open_lite
 from sinks.catalog.store import DataHubStore
-from sinks.digests import combine_parts, keyed_diff, watermark_verdict
+from sinks.digests import keyed_diff, whole_store_digest
 from sinks.directories import DirectoryGenerations
 from sinks.generations import Digest, LogRange, TableDiff
 
@@ -74,19 +74,8 @@ class DataHubGenerations(DirectoryGenerations):
         with a rebuild of ``covered`` (module docstring)."""
         aspects = self._read(target)
         parts = {"aspects": f"{len(aspects)}:{aspects_digest(aspects)}"}
-        rows = {"aspects": len(aspects)}
-        combined = combine_parts(parts)
-        if self._is_live(target):
-            why = watermark_verdict(self._live.watermark(), covered)
-            if why is not None:
-                return Digest(
-                    f"not-comparable:{combined}",
-                    parts,
-                    rows,
-                    note=f"{_NOTE}; live is not comparable with this rebuild: {why}",
-                    comparable=False,
-                )
-        return Digest(combined, parts, rows, note=_NOTE)
+        live = (self._live.watermark(), covered) if self._is_live(target) else None
+        return whole_store_digest(parts, {"aspects": len(aspects)}, _NOTE, live)
 
     def diff(self, number: int, covered: LogRange) -> Sequence[TableDiff]:
         """Aspects per ``urn aspectName``: only in the generation, only live, or changed."""

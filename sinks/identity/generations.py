@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Literal
 
 from schemas.errors import ConfigError
-from sinks.digests import combine_parts, keyed_diff, watermark_verdict
+from sinks.digests import keyed_diff, whole_store_digest
 from sinks.directories import GENERATIONS_DIR, DirectoryGenerations
 from sinks.generations import Digest, LogRange, TableDiff
 from sinks.identity.projection import PROJECTION_VERSION
@@ -100,18 +100,8 @@ class RdfGenerations(DirectoryGenerations):
         triples = self._triples(target)
         count = len(set(triples))
         parts = {"graph": f"{count}:{canonical_digest(triples)}"}
-        combined = combine_parts(parts)
-        if self._is_live(target):
-            why = watermark_verdict(self._live.watermark(), covered)
-            if why is not None:
-                return Digest(
-                    f"not-comparable:{combined}",
-                    parts,
-                    {"graph": count},
-                    note=f"{_NOTE}; live is not comparable with this rebuild: {why}",
-                    comparable=False,
-                )
-        return Digest(combined, parts, {"graph": count}, note=_NOTE)
+        live = (self._live.watermark(), covered) if self._is_live(target) else None
+        return whole_store_digest(parts, {"graph": count}, _NOTE, live)
 
     def diff(self, number: int, covered: LogRange) -> Sequence[TableDiff]:
         """Triples only the generation has (added) and only live has (removed)."""
