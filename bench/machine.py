@@ -1,13 +1,15 @@
-"""What a benchmark ran on, written beside its figures: CPUs, model, memory, load."""
+"""What a benchmark ran on, written beside its figures: CPUs, model, memory, load;
+and the one way a benchmark writes its figures (``--json-out``)."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load", "machine"]
+__all__ = ["load", "machine", "write_figures"]
 
 
 def load() -> str:
@@ -36,3 +38,14 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_at_start": list(os.getloadavg()),
     }
+
+
+def write_figures(path: Path | None, figures: dict[str, Any]) -> None:
+    """Write ``figures`` as JSON to ``path`` (``--json-out``; nothing when None), with
+    the load average at the end beside the machine's facts."""
+    if path is None:
+        return
+    figures.setdefault("machine", machine())["load_at_end"] = list(os.getloadavg())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"figures written to {path}")

@@ -52,7 +52,7 @@ from confluent_kafka.cimpl import NewTopic
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import load as _load
-from bench.machine import machine
+from bench.machine import machine, write_figures
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.pipeline import worker_planes
 from proofstream.settings import Settings
@@ -457,11 +457,7 @@ def main() -> None:
                 f" {second:,.0f} MB ({second / first:.2f}x; flat means ≤ 1.10)"
             )
             figures["rss"] = {"events": [total, big_total], "peak_mb": [first, second]}
-    figures["machine"]["load_at_end"] = list(os.getloadavg())
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"figures written to {args.json_out}")
+    write_figures(args.json_out, figures)
 
 
 def _figures(run: Run, c2: float) -> dict[str, Any]:

@@ -24,7 +24,6 @@ printed with them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from confluent_kafka.admin import AdminClient
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.machine import load as _load
-from bench.machine import machine
+from bench.machine import machine, write_figures
 from bench.pipeline import ALL, Run, _fill, _settings, _topic
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
@@ -100,10 +99,7 @@ def main() -> None:
             f" {whole.draining_rate():,.0f} ev/s draining = {whole.draining_rate() / bound:.2f}"
             f" of that bound ({_load()})"
         )
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"figures written to {args.json_out}")
+    write_figures(args.json_out, figures)
 
 
 if __name__ == "__main__":

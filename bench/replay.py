@@ -30,8 +30,6 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
@@ -42,7 +40,7 @@ from confluent_kafka.admin import AdminClient  # noqa: E402
 from confluent_kafka.cimpl import NewTopic  # noqa: E402
 
 from bench.machine import load as _load  # noqa: E402
-from bench.machine import machine  # noqa: E402
+from bench.machine import machine, write_figures  # noqa: E402
 from proofstream.planes import plane  # noqa: E402
 from proofstream.settings import Settings  # noqa: E402
 from proofstream.workload import simulate  # noqa: E402
@@ -159,11 +157,7 @@ def main() -> None:
                 "build_s": results[0].seconds,
                 "ev_s": total / seconds,
             }
-    figures["machine"]["load_at_end"] = list(os.getloadavg())
-    if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(figures, indent=2) + "\n")
-        print(f"figures written to {args.json_out}")
+    write_figures(args.json_out, figures)
 
 
 if __name__ == "__main__":
