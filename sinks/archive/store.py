@@ -21,9 +21,10 @@ derives from them, so sealing the same records again yields the same bytes.
 Store contract: the archive reads raw records (``Input.RAW``: undecodable ones
 included — the archive is the log, not a projection of what decodes); ``write``
 skips every offset at or below the partition's high mark, so re-delivery is a
-no-op. ``flush`` seals what is due and writes the unsealed tail to the pending
-file (atomic write), so everything written is durable on return; ``watermark`` is
-the high mark including that tail.
+no-op. ``flush`` seals what is due and makes the unsealed tail durable in the
+pending file (created by an atomic write, then one appended Avro block per flush,
+fsynced), so everything written is durable on return; ``watermark`` is the high
+mark including that tail.
 
 Gaps: Kafka offsets of a compacted topic or one with transactions have holes
 (removed keys, commit markers). Our events topic is neither compacted
@@ -71,8 +72,7 @@ class _Open:
     records: list[dict[str, Any]] = field(default_factory=list)
     size: int = 0
     opened_at: float = 0.0
-    dirty: bool = False
-    written: int = 0  # records[:written] are in the pending file already
+    written: int = 0  # records[:written] are in the pending file already; 0: rewrite it
 
 
 def _read_pending(path: Path) -> list[Any]:
@@ -129,13 +129,10 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
             sealed = self._sealed_high(key)
             kept = [dict(r) for r in records if isinstance(r, dict) and int(r["offset"]) > sealed]
             if kept:
-                # dirty and nothing written: the next flush rewrites the file whole,
+                # nothing counted as written: the next flush rewrites the file whole,
                 # dropping a block torn by a crash in the middle of an append
                 self._open[key] = _Open(
-                    kept,
-                    sum(len(r["value"] or b"") for r in kept),
-                    path.stat().st_mtime,
-                    dirty=True,
+                    kept, sum(len(r["value"] or b"") for r in kept), path.stat().st_mtime
                 )
                 self._durable[key] = int(kept[-1]["offset"])
             else:
@@ -168,7 +165,6 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
                 tail = self._open[pkey] = _Open(opened_at=now)
             tail.records.append(row)
             tail.size += len(row["value"] or b"") + len(row["key"] or b"")
-            tail.dirty = True
 
     def seal(self) -> None:
         """Flush and seal every open tail (``archive sync`` ends with this)."""
@@ -202,7 +198,7 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
                 (self._root / "pending" / f"{key[0]}-{key[1]}.avro").unlink(missing_ok=True)
                 self._durable[key] = self._sealed_high(key)
                 continue
-            if tail.dirty:
+            if tail.written < len(tail.records):
                 self._write_pending(key, tail)
             self._durable[key] = max(self._durable.get(key, -1), self._high(key))
 
@@ -223,7 +219,6 @@ class ArchiveStore(StoreBase[ArchiveWrites]):
                 handle.flush()
                 os.fsync(handle.fileno())
         tail.written = len(tail.records)
-        tail.dirty = False
 
     def _seal(self, key: tuple[str, int], records: list[dict[str, Any]]) -> Segment:
         topic, partition = key
