@@ -4,10 +4,11 @@ The engine (``processors.engine``) builds one ``Lane`` per plane and hands every
 decoded batch to each of them; a lane applies the part of it its plane has not
 applied yet. Contract:
 
-- **Threads**: ``start`` and ``stop`` are called once each, from the host's thread
-  (through ``Engine.start``/``Engine.stop``); ``submit`` from the engine's consumer
-  thread. The store and the checkpoint are only touched on the lane's own thread,
-  which opens the store, runs the checkpoint per batch and closes the store.
+- **Threads**: ``start``, ``request_stop`` and ``join`` are called once each, from
+  the host's thread (through ``Engine.start``/``Engine.stop``); ``submit`` from the
+  engine's consumer thread. The store and the checkpoint are only touched on the
+  lane's own thread, which opens the store, runs the checkpoint per batch and
+  closes the store.
   ``status`` and ``starts`` are written by the lane's thread and read by the others
   (``/status``, the engine's lag and partition assignment) without a lock: each
   status field is replaced whole (the watermark by a new dict) and ``starts`` only
@@ -140,14 +141,9 @@ class Lane:
                 continue
         return False
 
-    def stop(self, timeout_s: float) -> None:
-        """Let the lane finish its current batch (or abandon it, uncommitted), close
-        the store and end the thread: :meth:`request_stop`, then :meth:`join`."""
-        self.request_stop()
-        self.join(timeout_s)
-
     def request_stop(self) -> None:
-        """Ask the thread to end after its current batch; returns at once."""
+        """Ask the thread to finish its current batch (or abandon it, uncommitted),
+        close the store and end; returns at once (:meth:`join` waits)."""
         with contextlib.suppress(queue.Full):  # halt is set: it stops after this batch anyway
             self._queue.put_nowait(_STOP)
 
