@@ -21,6 +21,10 @@
   record). A lane resumes after it and skips what it already holds; its consumer
   group ``<prefix>.<plane>`` mirrors the progress for Kafka's own tools
   (``kafka-consumer-groups``) and for ``proofstream status``.
+- **Failure**: a lane that ends on its own, or the consumer thread failing, halts
+  the engine and sets :attr:`Engine.failure`; the host stops the worker with a
+  non-zero exit (``processors.worker``) rather than run on with a plane that applies
+  nothing: a restart resumes every plane after its store's watermark.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from opentelemetry import metrics, trace
 
 from processors.dlq import ALL_PROJECTIONS, DeadLetter, DeadLetterPublisher, KafkaDeadLetters
 from processors.lane import POLL_S, Lane
+from processors.offsets import KafkaCommitter
 from processors.settings import ProcessorSettings
 from processors.telemetry import CheckpointTelemetry
 from producers.settings import KafkaSettings
@@ -78,7 +83,7 @@ class Engine:
             Lane(
                 p,
                 self._dlq,
-                kafka,
+                lambda group: KafkaCommitter(kafka, group),
                 settings,
                 self._halt,
                 CheckpointTelemetry(p.name, tracer_provider, meter_provider),
@@ -95,10 +100,20 @@ class Engine:
         self._highs: dict[int, int] = {}
         self.rejected = 0
         self.batches = 0
+        self._consumer_failure: str | None = None
 
     @property
     def stopping(self) -> bool:
         return self._halt.is_set()
+
+    @property
+    def failure(self) -> str | None:
+        """Why the engine halted on its own (a lane or the consumer thread ended
+        before it was asked to stop), or None. Read from any thread."""
+        if self._consumer_failure is not None:
+            return self._consumer_failure
+        failed = [f"lane {lane.plane.name}: {lane.failure}" for lane in self.lanes if lane.failure]
+        return "; ".join(failed) or None
 
     def start(self) -> None:
         """Open every store (each on its lane's thread), then start consuming from the
@@ -204,8 +219,9 @@ class Engine:
                 for lane in self.lanes:
                     if not lane.submit(decoded):
                         return
-        except Exception:  # the consumer thread must not die silently
+        except Exception as exc:  # the consumer thread must not die silently
             log.exception("engine: consumer thread failed")
+            self._consumer_failure = f"consumer: {type(exc).__name__}: {exc}"
             self._halt.set()
         finally:
             consumer.close()

@@ -25,8 +25,11 @@ applied yet. Contract:
   never dies silently: a checkpoint that gives up (``RetryableError``: stopping, or
   the store/Kafka never came back) leaves the batch uncommitted, to be read again
   after a restart; any other error is logged; either way ``status.health`` says
-  why, the store is closed and the thread ends. A lane that ended drains nothing
-  more, so its full queue holds the consumer back until the worker stops.
+  why, the store is closed and the thread ends. A lane that ends before it was
+  asked to stop sets ``failure`` and halts the engine: the other lanes finish their
+  batch, and the worker exits non-zero (``processors.worker``) for its supervisor to
+  restart it, where every plane resumes after its store's watermark. Draining
+  nothing more while the others waited on it would stall every plane for good.
 """
 
 from __future__ import annotations
@@ -35,16 +38,14 @@ import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from processors.checkpoint import Checkpoint, CheckpointResult, RetryPolicy
+from processors.checkpoint import Checkpoint, CheckpointResult, Committer, RetryPolicy
 from processors.dlq import DeadLetterPublisher
-from processors.offsets import KafkaCommitter
 from processors.settings import ProcessorSettings
 from processors.telemetry import CheckpointTelemetry
-from producers.settings import KafkaSettings
 from schemas.errors import BrokerUnavailableError, ProofstreamError, RetryableError
 from sinks.base import LogPosition, Watermark, advance
 from sinks.decode import Decoded
@@ -102,7 +103,7 @@ class Lane:
         self,
         plane: Plane[Any],
         dlq: DeadLetterPublisher,
-        kafka: KafkaSettings,
+        open_committer: Callable[[str], Committer],
         settings: ProcessorSettings,
         halt: threading.Event,
         telemetry: CheckpointTelemetry | None = None,
@@ -112,12 +113,15 @@ class Lane:
             plane.name, f"{settings.group_prefix}.{plane.group or plane.name}"
         )
         self._dlq = dlq
-        self._kafka = kafka
+        self._open_committer = open_committer
         self._settings = settings
         self._halt = halt
         self._queue: queue.Queue[object] = queue.Queue(maxsize=settings.lane_queue)
         self._opened = threading.Event()
         self._error: BaseException | None = None
+        self.failure: str | None = None
+        """Why the thread ended before it was asked to stop (None while it runs, and
+        after an orderly stop); set once, by the lane's thread."""
         self._thread = threading.Thread(target=self._main, name=f"lane-{plane.name}", daemon=True)
         self.starts: dict[tuple[str, int], int] = {}
         self.telemetry = telemetry or CheckpointTelemetry(plane.name)
@@ -145,6 +149,7 @@ class Lane:
         """Ask the thread to finish its current batch (or abandon it, uncommitted),
         close the store and end; returns at once (:meth:`join` waits)."""
         with contextlib.suppress(queue.Full):  # halt is set: it stops after this batch anyway
+            # (the _STOP only wakes a thread waiting on an empty queue sooner)
             self._queue.put_nowait(_STOP)
 
     def join(self, timeout_s: float) -> None:
@@ -168,7 +173,7 @@ class Lane:
             marks = store.watermark()
             self.status.watermark = dict(marks)
             self.starts = {key: offset + 1 for key, offset in marks.items()}
-            committer = KafkaCommitter(self._kafka, self.status.group)
+            committer = self._open_committer(self.status.group)
             checkpoint = Checkpoint(
                 self.plane.projection,
                 store,
@@ -184,6 +189,7 @@ class Lane:
         except BaseException as exc:  # a lane must never die silently
             self.status.health = f"failed: {exc}"
             log.exception("lane %s failed", self.plane.name)
+            self._fail(f"{type(exc).__name__}: {exc}")
             self._opened.set()
         finally:
             try:
@@ -193,9 +199,17 @@ class Lane:
 
     def _loop(self, checkpoint: Checkpoint) -> None:
         while True:
-            item = self._queue.get()
-            if item is _STOP:
+            try:
+                item = self._queue.get(timeout=POLL_S)
+            except queue.Empty:
+                item = None
+            # halted (stopping, or another lane failed): the batches still queued stay
+            # uncommitted and are read again after the restart. A blocking get would
+            # wait for ever when the queue was full as the stop was asked (no _STOP)
+            if item is _STOP or self._halt.is_set():
                 return
+            if item is None:
+                continue
             assert isinstance(item, Decoded)
             decoded = item
             if self.starts:
@@ -213,6 +227,8 @@ class Lane:
                 log.warning(
                     "%s: batch not applied (read again after restart): %s", self.plane.name, exc
                 )
+                if not self._halt.is_set():  # gave up while running, not asked to stop
+                    self._fail(f"{type(exc).__name__}: {exc}")
                 return
             self.status.health = "ok"
             self.status.last = result
@@ -220,3 +236,7 @@ class Lane:
             self.status.applied += result.applied
             self.status.dead_letters += result.dead
             self.status.watermark = advance(self.status.watermark, result.upto)
+
+    def _fail(self, why: str) -> None:
+        self.failure = why
+        self._halt.set()  # the consumer and the other lanes stop after their batch

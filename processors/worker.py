@@ -44,6 +44,7 @@ from schemas.errors import InvalidQueryError, ProofstreamError, SinkUnavailableE
 _log = logging.getLogger(__name__)
 
 __all__ = [
+    "EXIT_FAILED",
     "EngineService",
     "PageHandler",
     "QueryReader",
@@ -253,22 +254,37 @@ def _bearer(token: str) -> Callable[..., Awaitable[aiohttp_web.StreamResponse]]:
     return check
 
 
-class _Worker(faust.Worker):
-    """faust's worker with a deadline on its shutdown.
+EXIT_FAILED = os.EX_SOFTWARE
+"""The worker's exit code when an engine failed (a lane or the consumer thread ended
+on its own): non-zero, so that its supervisor (systemd ``Restart=on-failure``,
+Kubernetes, the parent of a split worker) restarts it."""
 
-    A client library's close can block for as long as its brokers stay away
-    (librdkafka's consumer close is a known case). Nothing is lost by not waiting:
-    offsets are committed only after a durable write, so whatever was in flight is
-    read again after a restart. So once SIGTERM or SIGINT arrived, a daemon timer
-    ends the process after ``deadline_s`` if the orderly stop has not: it logs every
-    thread's stack (where the stop hung) and exits with code 0, as an orderly stop
-    that abandoned a stuck thread does.
+_SUPERVISE_EVERY_S = 1.0
+
+
+class _Worker(faust.Worker):
+    """faust's worker that stops when an engine failed, with a deadline on its stop.
+
+    - **Engine failure**: a task looks at the engines every second; once one failed,
+      the worker stops as on SIGTERM, and exits with :data:`EXIT_FAILED`.
+    - **Deadline**: a client library's close can block for as long as its brokers
+      stay away (librdkafka's consumer close is a known case). Nothing is lost by not
+      waiting: offsets are committed only after a durable write, so whatever was in
+      flight is read again after a restart. So once the stop began, a daemon timer
+      ends the process after ``deadline_s`` if the orderly stop has not: it logs
+      every thread's stack (where the stop hung) and exits with code 0, as an
+      orderly stop that abandoned a stuck thread does (:data:`EXIT_FAILED` after an
+      engine failure).
     """
 
-    def __init__(self, *services: Any, deadline_s: float, **options: Any) -> None:
+    def __init__(
+        self, *services: Any, engines: Sequence[Engine], deadline_s: float, **options: Any
+    ) -> None:
         super().__init__(*services, **options)
+        self._engines = tuple(engines)
         self._deadline_s = deadline_s
         self._watchdog: threading.Timer | None = None
+        self.failure: str | None = None
 
     def _on_sigterm(self) -> None:
         self._arm()
@@ -278,17 +294,35 @@ class _Worker(faust.Worker):
         self._arm()
         super()._on_sigint()
 
+    @mode.Service.task
+    async def _supervise(self) -> None:
+        while not self.should_stop and not self._check_engines():
+            await self.sleep(_SUPERVISE_EVERY_S)
+
+    def _check_engines(self) -> bool:
+        """True once an engine failed; the stop then begins as on SIGTERM (once)."""
+        if self.failure is not None:
+            return True
+        failed = [e.failure for e in self._engines if e.failure is not None]
+        if not failed:
+            return False
+        self.failure = "; ".join(failed)
+        _log.error("engine failed, stopping the worker for a restart: %s", self.failure)
+        self._on_sigterm()
+        return True
+
     def _arm(self) -> None:
         if self._watchdog is None:
-            self._watchdog = threading.Timer(self._deadline_s, _give_up, (self._deadline_s,))
+            code = 0 if self.failure is None else EXIT_FAILED
+            self._watchdog = threading.Timer(self._deadline_s, _give_up, (self._deadline_s, code))
             self._watchdog.daemon = True
             self._watchdog.start()
 
 
-def _give_up(deadline_s: float) -> None:
+def _give_up(deadline_s: float, code: int) -> None:
     _log.error("the stop did not finish within %.0f s; exiting, stacks follow", deadline_s)
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
-    os._exit(0)
+    os._exit(code)
 
 
 def run_worker(
@@ -298,13 +332,16 @@ def run_worker(
     loglevel: str,
     stop_timeout_s: float,
 ) -> None:
-    """Run ``web_app`` and the services until SIGTERM/SIGINT; the engine then stops its
-    lanes (each finishes or abandons its batch, uncommitted) and closes the stores,
-    within ``stop_timeout_s``; the child process and faust's own services get as long
-    again and 15 s more, then the process ends anyway (:class:`_Worker`)."""
+    """Run ``web_app`` and the services until SIGTERM/SIGINT, or until an engine among
+    ``services`` failed; the engine then stops its lanes (each finishes or abandons
+    its batch, uncommitted) and closes the stores, within ``stop_timeout_s``; the
+    child process and faust's own services get as long again and 15 s more, then the
+    process ends anyway (:class:`_Worker`). Exits 0 after a signal, and
+    :data:`EXIT_FAILED` after an engine failure."""
     worker = _Worker(
         web_app,
         *services,
+        engines=[s.engine for s in services if isinstance(s, EngineService)],
         loglevel=loglevel,
         quiet=True,
         deadline_s=2 * stop_timeout_s + 15.0,
@@ -314,5 +351,9 @@ def run_worker(
     worker.spinner = None
     try:
         worker.execute_from_commandline()
+    except SystemExit as exit_:
+        if worker.failure is not None and not exit_.code:
+            raise SystemExit(EXIT_FAILED) from None
+        raise
     finally:
         api.close()

@@ -73,9 +73,8 @@ def commands() -> list[CommandDoc]:
     found = []
     for usage_cell, _what, codes in _rows("| Command | What it does | Exit codes |"):
         usage = usage_cell.strip("`")
-        found.append(
-            CommandDoc(_path(usage), usage, frozenset(int(c) for c in re.findall(r"\b\d\b", codes)))
-        )
+        exit_codes = frozenset(int(c) for c in re.findall(r"\b\d+\b", codes))
+        found.append(CommandDoc(_path(usage), usage, exit_codes))
     return found
 
 

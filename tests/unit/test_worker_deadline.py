@@ -1,4 +1,5 @@
-"""The worker's shutdown deadline: a stop that hangs cannot hold the process."""
+"""The worker's shutdown deadline (a stop that hangs cannot hold the process) and its
+stop with a non-zero exit once an engine failed."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def test_giving_up_prints_every_thread_and_exits_zero(
     thread = threading.Thread(target=stuck.wait, name="stuck-close", daemon=True)
     thread.start()
     try:
-        worker._give_up(1.0)
+        worker._give_up(1.0, 0)
     finally:
         stuck.set()
         thread.join()
@@ -35,9 +36,11 @@ def test_a_signal_arms_one_timer_and_the_deadline_ends_the_process(
 ) -> None:
     fired = threading.Event()
     given: list[float] = []
+    codes: list[int] = []
 
-    def give_up(deadline_s: float) -> None:
+    def give_up(deadline_s: float, code: int) -> None:
         given.append(deadline_s)
+        codes.append(code)
         fired.set()
 
     monkeypatch.setattr(worker, "_give_up", give_up)
@@ -47,8 +50,43 @@ def test_a_signal_arms_one_timer_and_the_deadline_ends_the_process(
     host = worker._Worker.__new__(worker._Worker)  # the timer logic alone, no event loop
     host._deadline_s = 0.05
     host._watchdog = None
+    host.failure = None
     host._on_sigterm()
     first = host._watchdog
     host._on_sigterm()  # a second signal does not re-arm
     assert host._watchdog is first and len(stopping) == 2
-    assert fired.wait(5.0) and given == [0.05]
+    assert fired.wait(5.0) and given == [0.05] and codes == [0]
+
+
+class _Engine:
+    def __init__(self, failure: str | None) -> None:
+        self.failure = failure
+
+
+def test_a_failed_engine_stops_the_worker_once_with_the_failure_exit_code(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fired = threading.Event()
+    codes: list[int] = []
+
+    def give_up(deadline_s: float, code: int) -> None:
+        codes.append(code)
+        fired.set()
+
+    monkeypatch.setattr(worker, "_give_up", give_up)
+    stopping: list[Any] = []
+    monkeypatch.setattr(worker.faust.Worker, "_on_sigterm", lambda self: stopping.append(self))  # noqa: PLW0108
+    host = worker._Worker.__new__(worker._Worker)  # the check alone, no event loop
+    host._deadline_s = 0.05
+    host._watchdog = None
+    host.failure = None
+    healthy, failed = _Engine(None), _Engine("lane facts: RuntimeError: the disk says no")
+    host._engines = (healthy,)
+    assert not host._check_engines() and not stopping and host._watchdog is None
+    host._engines = (healthy, failed)
+    assert host._check_engines()
+    assert host._check_engines()  # checked again: the stop is not begun twice
+    assert host.failure == "lane facts: RuntimeError: the disk says no"
+    assert len(stopping) == 1
+    assert fired.wait(5.0) and codes == [worker.EXIT_FAILED]
+    assert worker.EXIT_FAILED != 0
