@@ -40,6 +40,7 @@ from schemas.resolution import ReadPlan, read_plan, resolve
 from schemas.rules import MAX_EVENT_BYTES
 
 __all__ = [
+    "HEADER_LEN",
     "MAGIC",
     "EventCodec",
     "from_record",
@@ -49,7 +50,8 @@ __all__ = [
 MAGIC = b"\xc3\x01"
 """The two marker bytes of Avro single-object encoding."""
 
-_HEADER_LEN = 10
+HEADER_LEN = len(MAGIC) + 8
+"""The single-object header: the marker, then the writer schema's 8-byte fingerprint."""
 
 
 def _nullable_records(parsed: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -224,11 +226,11 @@ class EventCodec:
         size = len(raw)
         if size > self._max_input:
             raise DecodeError(f"{size} B exceeds the input cap of {self._max_input} B", raw)
-        if size < _HEADER_LEN or not raw.startswith(MAGIC):
+        if size < HEADER_LEN or not raw.startswith(MAGIC):
             raise DecodeError("not Avro single-object encoding (no C3 01 header)", raw)
-        plan = self._plans.get(raw[2:_HEADER_LEN])
+        plan = self._plans.get(raw[2:HEADER_LEN])
         if plan is None:
-            raise DecodeError(f"unknown schema fingerprint {raw[2:_HEADER_LEN].hex()}", raw)
+            raise DecodeError(f"unknown schema fingerprint {raw[2:HEADER_LEN].hex()}", raw)
         return plan, raw
 
     def decode_record(self, raw: bytes) -> Record:
@@ -271,7 +273,7 @@ class EventCodec:
         plan, raw = self._header(raw)
         size = len(raw)
         buf = io.BytesIO(raw)  # shares raw's buffer: no copy
-        buf.seek(_HEADER_LEN)
+        buf.seek(HEADER_LEN)
         try:
             # The parsed writer schema, and reader None when the writer is current:
             # fastavro then skips both parsing and schema resolution.

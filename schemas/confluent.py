@@ -46,7 +46,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from schemas.catalog import SchemaCatalog, SchemaVersion, avro_fingerprint, load_catalog
-from schemas.codec import MAGIC, EventCodec
+from schemas.codec import HEADER_LEN, MAGIC, EventCodec
 from schemas.errors import (
     ConfigError,
     DecodeError,
@@ -57,7 +57,7 @@ from schemas.errors import (
     SchemaError,
 )
 from schemas.events import Event
-from schemas.records import to_record
+from schemas.records import Record, to_record
 from schemas.rules import MAX_EVENT_BYTES
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ __all__ = ["CONFLUENT_MAGIC", "ConfluentCodec", "SubjectStrategy"]
 CONFLUENT_MAGIC = b"\x00"
 """The first byte of the Confluent wire format (followed by the 4-byte schema id)."""
 
-_HEADER_LEN = 5
-Record = dict[str, Any]
+_CONFLUENT_HEADER_LEN = 5
+"""The magic byte and the 4-byte schema id."""
 
 
 class SubjectStrategy(StrEnum):
@@ -150,7 +150,7 @@ class ConfluentCodec:
         self._codec = EventCodec(
             self._catalog,
             max_event_bytes=max_event_bytes,
-            max_input_bytes=max_input_bytes + len(MAGIC) + 8 - _HEADER_LEN,
+            max_input_bytes=max_input_bytes + HEADER_LEN - _CONFLUENT_HEADER_LEN,
         )
         if client is None:
             try:
@@ -268,11 +268,11 @@ class ConfluentCodec:
             raise DecodeError(
                 f"{_where(topic)}{len(raw)} B exceeds the input cap of {self._max_input} B", raw
             )
-        if len(raw) < _HEADER_LEN or not raw.startswith(CONFLUENT_MAGIC):
+        if len(raw) < _CONFLUENT_HEADER_LEN or not raw.startswith(CONFLUENT_MAGIC):
             raise DecodeError(f"{_where(topic)}not Confluent wire format (no 00 magic byte)", raw)
-        schema_id = int.from_bytes(raw[1:_HEADER_LEN], "big")
+        schema_id = int.from_bytes(raw[1:_CONFLUENT_HEADER_LEN], "big")
         writer = self._writer(schema_id, raw, topic)
-        return MAGIC + writer.fingerprint + raw[_HEADER_LEN:]
+        return MAGIC + writer.fingerprint + raw[_CONFLUENT_HEADER_LEN:]
 
     def _writer(self, schema_id: int, raw: bytes, topic: str | None) -> SchemaVersion:
         if schema_id in self._writers:

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-__all__ = ["UPCASTERS", "Upcaster", "upcast_lineage_declared_v1_v2"]
+from schemas.records import Record
 
-Record = dict[str, Any]
+__all__ = ["UPCASTERS", "Upcaster", "upcast_lineage_declared_v1_v2"]
 
 
 @dataclass(frozen=True, slots=True)

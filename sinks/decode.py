@@ -22,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from schemas.codec import EventCodec
+from schemas.codec import HEADER_LEN, EventCodec
 from schemas.errors import DecodeError, EventError
 from schemas.rules import needs_check
 from sinks.base import Batch, Encoded, Input, LoggedEvent, LogRecord, Projection, Watermark
 
 __all__ = ["Decoded", "Needs", "Rejection", "decode"]
-
-_HEADER_LEN = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +129,7 @@ def decode(codec: EventCodec, records: Sequence[LogRecord], needs: Needs) -> Dec
             continue
         try:
             fingerprint, event_type = header(value)
-            body = value[_HEADER_LEN:]
+            body = value[HEADER_LEN:]
             data = None
             if needs_check(event_type, body):
                 # the model's validators: the producer's rulebook, on this side too

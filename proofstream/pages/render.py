@@ -78,7 +78,7 @@ class AssetMode(StrEnum):
 @dataclass(frozen=True)
 class Links:
     """Where a page links to; ``None`` renders plain text (a report file has no
-    server to link to). ``base`` prefixes the served paths."""
+    server to link to). ``assets`` is where the served pages find their CSS and JS."""
 
     pr: Callable[[str], str | None] = field(default=lambda _ref: None)
     run: Callable[[str], str | None] = field(default=lambda _run: None)
