@@ -46,7 +46,7 @@ from producers.settings import KafkaSettings
 from schemas.codec import EventCodec
 from schemas.envelope import Actor, ActorKind, Subject
 from schemas.envelope import Producer as ProducerIdentity
-from schemas.errors import BrokerUnavailableError
+from schemas.errors import BrokerUnavailableError, ConfigError
 from schemas.events import Event, ProofGapClosed, ProofGapDetected
 from sinks.base import Batch, Input, Watermark
 from sinks.plane import Plane
@@ -133,12 +133,12 @@ class ForwardStore(StoreBase[ProofFacts]):
     after ``flush`` waited for every acknowledgement).
     """
 
-    def __init__(self, kafka: KafkaSettings, topic: str, group: str) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, group: str, replication: int) -> None:
         super().__init__(NAME)
         self._kafka = kafka
         self._topic = topic
         self._group = group
-        _ensure_topic(kafka, topic)
+        _ensure_topic(kafka, topic, replication)
         self._producer = Producer(
             {**kafka.client_config(), "enable.idempotence": True, "acks": "all"}
         )
@@ -176,15 +176,23 @@ class ForwardStore(StoreBase[ProofFacts]):
         self._producer.flush(5.0)
 
 
-def _ensure_topic(kafka: KafkaSettings, topic: str) -> None:
+def _ensure_topic(kafka: KafkaSettings, topic: str, replication: int) -> None:
+    """Create the by-PR topic when missing, replicated as the table's changelog is
+    (``topic_replication``): on a cluster, a single replica would lose proof closure's
+    input with its broker."""
     admin = AdminClient(kafka.client_config())
-    futures = admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    new = NewTopic(topic, num_partitions=1, replication_factor=replication)
+    futures = admin.create_topics([new])
     try:
         futures[topic].result(timeout=30)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
-        if not (isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS):
-            raise BrokerUnavailableError(f"cannot create {topic}: {exc}") from exc
+        if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+            return
+        if isinstance(error, KafkaError) and not error.retriable():
+            # e.g. more replicas than brokers: no retry mends it
+            raise ConfigError(f"cannot create {topic} (replication {replication}): {exc}") from exc
+        raise BrokerUnavailableError(f"cannot create {topic}: {exc}") from exc
 
 
 def by_pr_topic(settings: ProcessorSettings) -> str:
@@ -199,7 +207,10 @@ def route_plane(kafka: KafkaSettings, settings: ProcessorSettings) -> Plane[Proo
         name=NAME,
         projection=ProofFactsProjection(),
         open_store=lambda: ForwardStore(
-            kafka, by_pr_topic(settings), f"{settings.group_prefix}.{group}"
+            kafka,
+            by_pr_topic(settings),
+            f"{settings.group_prefix}.{group}",
+            settings.topic_replication,
         ),
         group=group,
     )
@@ -233,7 +244,6 @@ class ProofClosureRuntime:
             producer_acks=-1,
             autodiscover=False,
         )
-        self.emitted: list[str] = []
         self._by_pr = self.app.topic(
             by_pr_topic(settings), partitions=1, value_serializer="raw", key_serializer="raw"
         )
@@ -274,7 +284,6 @@ class ProofClosureRuntime:
                 await self.app.producer.send_and_wait(
                     self._gaps, pr_ref.encode(), self._codec.encode(event), None, None, None
                 )
-                self.emitted.append(f"{event.event_type}:{pr_ref}")
                 state["detected" if action == "detect" else "closed"] = True
                 self.table[pr_ref] = state
 

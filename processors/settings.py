@@ -66,7 +66,10 @@ class ProcessorSettings(BaseModel):
         "directory.",
     )
     topic_replication: int = Field(
-        default=1, ge=1, description="Replication factor of faust's internal topics."
+        default=1,
+        ge=1,
+        description="Replication factor of proof closure's internal topics (the by-PR"
+        " topic, the table's changelog): 3 on a cluster.",
     )
     proof_closure: bool = Field(default=True, description="Run the proof-gap detector.")
     proof_window_s: int = Field(

@@ -9,14 +9,17 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
 
 from processors.engine import Engine
-from processors.proof_closure import ProofClosureRuntime, next_actions, route_plane
+from processors.proof_closure import ProofClosureRuntime, by_pr_topic, next_actions, route_plane
 from producers import EventProducer
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
+from schemas.errors import ConfigError
 from schemas.events import EvidenceKind, EvidenceRecorded, PullRequestMerged
 from tests import factories
 from tests.conftest import TopicFactory
@@ -111,3 +114,21 @@ def test_gap_detected_then_closed_across_a_restart(
     consumer.close()
     assert ("proof.gap.closed", "o/r#1") in seen
     assert seen.count(("proof.gap.detected", "o/r#1")) == 1  # not re-detected after restart
+
+
+def test_the_by_pr_topic_is_replicated_as_configured(
+    settings: Settings, new_topic: TopicFactory
+) -> None:
+    """The single node cannot hold two replicas: a topic_replication of 2 must reach
+    the by-PR topic's creation and be refused as a configuration error (it was
+    created with one replica whatever the setting said)."""
+    topics = TopicSettings(events=new_topic(1), dlq=new_topic(1), proof_gaps=new_topic(1))
+    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    processors = settings.processors.model_copy(
+        update={"group_prefix": f"replicas-{topics.events}", "topic_replication": 2}
+    )
+    plane = route_plane(kafka, processors)
+    with pytest.raises(ConfigError, match=r"\.by-pr \(replication 2\)"):
+        plane.open_store()
+    admin = AdminClient(kafka.client_config())
+    assert by_pr_topic(processors) not in admin.list_topics(timeout=10).topics
