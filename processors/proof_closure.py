@@ -57,6 +57,7 @@ __all__ = [
     "ProofClosureRuntime",
     "ProofFacts",
     "ProofFactsProjection",
+    "awaits_window",
     "next_actions",
     "route_plane",
 ]
@@ -90,6 +91,17 @@ def next_actions(state: Mapping[str, Any], now_s: float, window_s: int) -> list[
     if state.get("evidence") is not None and state.get("detected") and not state.get("closed"):
         actions.append("close")
     return actions
+
+
+def awaits_window(state: Mapping[str, Any]) -> bool:
+    """Whether only time can change what ``state`` calls for: merged, no proof yet,
+    no gap detected. Every other state changes only when a fact for its PR arrives,
+    so the timer need not look at it. Pure."""
+    return (
+        state.get("merged_at") is not None
+        and state.get("evidence") is None
+        and not state.get("detected")
+    )
 
 
 def _pr_fact(event_type: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -249,6 +261,10 @@ class ProofClosureRuntime:
         )
         self._gaps = kafka.topics.proof_gaps
         self.table = self.app.Table("pr-proof", default=dict, partitions=1)  # JSON values
+        # the PRs a tick must look at (``awaits_window``): a few, where the table holds
+        # every PR ever seen. Not in the changelog: built by the first tick after a
+        # start from the recovered table, then kept up to date by ``_act``
+        self._waiting: set[str] | None = None
         self.app.agent(self._by_pr, name="proof-closure-close")(self._close)
         self.app.timer(interval=settings.proof_tick_s)(self._tick)
 
@@ -259,9 +275,11 @@ class ProofClosureRuntime:
         async for raw in stream:
             fact = orjson.loads(raw)
             if fact["kind"] == "tick":
-                # only a tick expires windows of PRs no fact arrives for: one scan of
-                # the table per tick, not per fact (a fact acts on its own PR)
-                await self._act(time.time(), list(self.table.keys()))
+                # only a tick expires windows of PRs no fact arrives for; a fact acts
+                # on its own PR
+                if self._waiting is None:
+                    self._waiting = {k for k, v in self.table.items() if awaits_window(v)}
+                await self._act(time.time(), sorted(self._waiting))
                 continue
             state = dict(self.table[fact["pr_ref"]])
             if fact["kind"] == "merged":
@@ -286,6 +304,11 @@ class ProofClosureRuntime:
                 )
                 state["detected" if action == "detect" else "closed"] = True
                 self.table[pr_ref] = state
+            if self._waiting is not None:
+                if awaits_window(state):
+                    self._waiting.add(pr_ref)
+                else:
+                    self._waiting.discard(pr_ref)
 
     def _gap_event(self, pr_ref: str, state: Mapping[str, Any], action: str) -> Event:
         common: dict[str, Any] = {

@@ -14,7 +14,13 @@ from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from processors.engine import Engine
-from processors.proof_closure import ProofClosureRuntime, by_pr_topic, next_actions, route_plane
+from processors.proof_closure import (
+    ProofClosureRuntime,
+    awaits_window,
+    by_pr_topic,
+    next_actions,
+    route_plane,
+)
 from producers import EventProducer
 from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
@@ -60,6 +66,17 @@ def test_next_actions_is_a_pure_window_rule() -> None:
     assert next_actions({**base, "detected": True, "evidence": "e"}, 5000, 60) == ["close"]
     assert next_actions({**base, "evidence": "e"}, 5000, 60) == []  # proven in time
     assert next_actions({"evidence": "e"}, 5000, 60) == []  # proof before the merge is seen
+
+
+def test_only_a_merged_pr_without_proof_or_gap_waits_for_the_timer() -> None:
+    base = {"merged_at": 1_000_000_000, "evidence": None}
+    assert awaits_window(base)
+    assert not awaits_window({"merged_at": None, "evidence": None})  # merge not seen yet
+    assert not awaits_window({**base, "detected": True})  # only evidence can close it
+    assert not awaits_window({**base, "evidence": "e"})  # proven: final
+    # the rule the timer skips the others by: no time passing makes them act
+    for state in ({**base, "detected": True}, {**base, "evidence": "e"}, {"evidence": "e"}):
+        assert next_actions(state, 1000, 60) == next_actions(state, 10**9, 60)
 
 
 def test_gap_detected_then_closed_across_a_restart(
