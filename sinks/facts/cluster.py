@@ -14,8 +14,9 @@ sorting keys and partitions:
 - the bookkeeping tables (``watermarks``; ``schema_migrations``, ``ingest_pipelines``
   and ``generations`` when the store makes them) are replicated to every node, not
   sharded: ``/clickhouse/tables/all/<db>/T``;
-- views, landing tables and materialized views are created ``ON CLUSTER``; the
-  views read the Distributed tables, the materialized views write into them.
+- views, landing tables and materialized views are created ``ON CLUSTER`` (and
+  dropped so when an ingest pipeline is replaced); the views read the Distributed
+  tables, the materialized views write into them.
 
 Deduplication keeps working: inserts reach the replicated tables with their
 ``insert_deduplication_token`` (``replicated_deduplication_window`` on every
@@ -50,19 +51,21 @@ _CREATE_TABLE = re.compile(
 _CREATE_VIEW = re.compile(
     r"^CREATE (?P<kind>(?:MATERIALIZED )?VIEW) IF NOT EXISTS (?P<name>`?\w+`?)", re.S
 )
+_CREATE_OTHER = re.compile(r"^CREATE TABLE IF NOT EXISTS `?\w+`?")
+# a pipeline replaced or forgotten is dropped on every node: on one only, the
+# others kept the old views (CREATE … IF NOT EXISTS then skips them there)
+_DROP = re.compile(r"^DROP (?:TABLE|VIEW) (?:IF EXISTS )?`?\w+`?")
 _NON_REPLICATED = re.compile(r"non_replicated_deduplication_window\s*=\s*(\d+)")
 
 
 def on_cluster(statement: str, cluster: str) -> str:
-    """``statement`` (a ``CREATE VIEW``/``CREATE TABLE … ENGINE = Null``) run on every node."""
-    view = _CREATE_VIEW.match(statement)
-    if view:
-        head = view.group(0)
-        return f"{head} ON CLUSTER {cluster}{statement[len(head) :]}"
-    table = re.match(r"^CREATE TABLE IF NOT EXISTS (`?\w+`?)", statement)
-    if table:
-        head = table.group(0)
-        return f"{head} ON CLUSTER {cluster}{statement[len(head) :]}"
+    """``statement`` (a ``CREATE VIEW``/``CREATE TABLE … ENGINE = Null``, or the ``DROP
+    TABLE`` that removes one) run on every node; any other statement as it is."""
+    for pattern in (_CREATE_VIEW, _CREATE_OTHER, _DROP):
+        match = pattern.match(statement)
+        if match:
+            head = match.group(0)
+            return f"{head} ON CLUSTER {cluster}{statement[len(head) :]}"
     return statement
 
 

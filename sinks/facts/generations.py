@@ -206,7 +206,17 @@ class ClickHouseGenerations:
     # --- the port ----------------------------------------------------------------------
 
     def allocate(self, projection_version: int) -> int:
-        """Record generation N+1 ``building`` and create its empty shadow tables."""
+        """Record generation N+1 ``building`` and create its empty shadow tables.
+        Raises ``ConfigError`` on a ClickHouse cluster (below)."""
+        if self._live.cluster is not None:
+            # the shadow tables, their swap (EXCHANGE TABLES) and drops are statements
+            # of one server here: on a cluster they would rebuild one node's tables
+            # behind Distributed ones that still read the others
+            raise ConfigError(
+                f"{self.projection_name}: rebuilding on the ClickHouse cluster"
+                f" {self._live.cluster} is not supported; to rebuild, run a worker on a new"
+                " clickhouse.database and group prefix: it reads the whole log"
+            )
         number = max((g.number for g in self.generations()), default=0) + 1
         slot = f"__g{number}"
         forget_pipeline(self.client, slot)  # leftovers of a crash

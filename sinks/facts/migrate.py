@@ -169,7 +169,7 @@ def ensure_pipeline(
     if rows and rows[0][0] == checksum:
         return False
     installed = [str(name) for name in rows[0][1]] if rows else []
-    drop_pipeline(client, installed)
+    drop_pipeline(client, installed, ddl)
     for _, sql in statements:
         for rewritten in ddl(sql):
             client.command(rewritten)
@@ -199,22 +199,24 @@ def column_types(client: Client) -> dict[str, dict[str, str]]:
     return out
 
 
-def drop_pipeline(client: Client, objects: Sequence[str]) -> None:
+def drop_pipeline(client: Client, objects: Sequence[str], ddl: DDL = as_released) -> None:
     """Drop landing tables and views by name (views first, so no insert can reach a
-    half-dropped pipeline). Idempotent."""
+    half-dropped pipeline), through ``ddl`` (on every node of a cluster). Idempotent."""
     views = [name for name in objects if name.startswith("mv_")]
     tables = [name for name in objects if not name.startswith("mv_")]
     for name in [*views, *tables]:
-        client.command(f"DROP TABLE IF EXISTS {ident(name)}")
+        for statement in ddl(f"DROP TABLE IF EXISTS {ident(name)}"):
+            client.command(statement)
 
 
-def forget_pipeline(client: Client, suffix: str) -> None:
+def forget_pipeline(client: Client, suffix: str, ddl: DDL = as_released) -> None:
     """Drop the pipeline of ``suffix`` and its record. Idempotent."""
-    client.command(_PIPELINES)
+    for statement in ddl(_PIPELINES.strip()):
+        client.command(statement)
     rows = client.query(
         "SELECT objects FROM ingest_pipelines FINAL WHERE suffix = {s:String}",
         parameters={"s": suffix},
     ).result_rows
     if rows:
-        drop_pipeline(client, [str(name) for name in rows[0][0]])
+        drop_pipeline(client, [str(name) for name in rows[0][0]], ddl)
     client.command(f"DELETE FROM ingest_pipelines WHERE suffix = {quote(suffix)}")

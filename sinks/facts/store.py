@@ -117,9 +117,12 @@ class ClickHouseStore(StoreBase[FactsWrites]):
         owns_client: bool = True,
         ddl: DDL = as_released,
         insert_settings: Mapping[str, Any] | None = None,
+        cluster: str | None = None,
     ) -> None:
         super().__init__(name)
         self._client = client
+        self.cluster = cluster
+        """The ClickHouse cluster the tables span (``ddl`` says how), or None."""
         self._suffix = suffix
         self._owns = owns_client
         self._insert_settings = {**_INSERT_SETTINGS, **(insert_settings or {})}
@@ -152,7 +155,7 @@ class ClickHouseStore(StoreBase[FactsWrites]):
         except BaseException:
             client.close()
             raise
-        return cls(client, name=name, ddl=ddl, insert_settings=extra)
+        return cls(client, name=name, ddl=ddl, insert_settings=extra, cluster=settings.cluster)
 
     @property
     def client(self) -> Client:

@@ -72,7 +72,13 @@ def test_inserts_wait_for_the_shards() -> None:
 
 def test_other_statements_are_untouched() -> None:
     assert cluster_statement("SELECT 1", "c", "db") == ["SELECT 1"]
-    assert on_cluster("DROP TABLE x", "c") == "DROP TABLE x"
+    assert on_cluster("EXCHANGE TABLES a AND b", "c") == "EXCHANGE TABLES a AND b"
+
+
+def test_a_replaced_pipeline_is_dropped_on_every_node() -> None:
+    drop = "DROP TABLE IF EXISTS `mv_runs__g2`"
+    assert cluster_statement(drop, "c", "db") == [f"{drop} ON CLUSTER c"]
+    assert on_cluster("DROP TABLE x", "c") == "DROP TABLE x ON CLUSTER c"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +93,8 @@ def chdb_parser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
 def test_every_cluster_statement_parses(chdb_parser: object) -> None:
     client = chdb_parser
-    for statement in _cluster_ddl():
+    drops = cluster_statement("DROP TABLE IF EXISTS `mv_runs`", "proofstream", "proofstream")
+    for statement in [*_cluster_ddl(), *drops]:
         formatted = client.query(  # type: ignore[attr-defined]
             "SELECT formatQuery({q:String})", parameters={"q": statement}
         ).result_rows[0][0]

@@ -23,11 +23,11 @@ from schemas.errors import ConfigError, PermanentError
 from sinks.base import Batch, LogPosition, LogRecord, Projection, Store
 from sinks.decode import Needs, decode
 from sinks.facts.generations import ClickHouseGenerations
-from sinks.facts.migrate import apply_migrations, load_migrations
+from sinks.facts.migrate import apply_migrations, column_types, ensure_pipeline, load_migrations
 from sinks.facts.projection import FactsProjection
 from sinks.facts.settings import ClickHouseSettings, backend_of
 from sinks.facts.store import ClickHouseStore
-from sinks.facts.views import TABLE_COLUMNS
+from sinks.facts.views import TABLE_COLUMNS, pipeline_statements
 from tests import factories, facts_reference, facts_scenario
 from tests.contract.store_contract import StoreContract, batch_for, records_of, run_started
 from tests.workload_batch import workload
@@ -336,6 +336,42 @@ def test_migrations_and_ingest_views_are_idempotent_on_reopen(tmp_path: Path) ->
         assert _count(second, "SELECT count() FROM ingest_pipelines") == 1
     finally:
         second.close()
+
+
+def test_a_replaced_pipeline_is_dropped_through_the_layouts_ddl(store: ClickHouseStore) -> None:
+    """On a cluster the layout's DDL adds ON CLUSTER: the drops of a replaced pipeline
+    must go through it too, or the other nodes keep their old views."""
+    client = store.client
+    seen: list[str] = []
+
+    def ddl(statement: str) -> list[str]:
+        seen.append(statement)
+        return [statement]
+
+    statements = pipeline_statements(CODEC.catalog, 1, column_types(client))
+    assert ensure_pipeline(client, "", statements, "another checksum", ddl)
+    drops = [s for s in seen if s.startswith("DROP")]
+    names = [name for name, _ in statements]
+    assert drops == [
+        f"DROP TABLE IF EXISTS `{n}`"
+        for n in [
+            *(n for n in names if n.startswith("mv_")),
+            *(n for n in names if not n.startswith("mv_")),
+        ]
+    ]
+    views = _count(store, "SELECT count() FROM system.tables WHERE name LIKE 'mv\\_%'")
+    assert views == len(CODEC.catalog.event_types) + 9  # recreated, as before
+
+
+def test_rebuilding_on_a_cluster_is_refused_before_anything_is_made(
+    store: ClickHouseStore,
+) -> None:
+    clustered = ClickHouseStore(store.client, owns_client=False, cluster="proofstream")
+    generations = ClickHouseGenerations(clustered, CODEC.catalog, 1)
+    with pytest.raises(ConfigError, match="cluster proofstream is not supported"):
+        generations.allocate(1)
+    assert [g.number for g in generations.generations()] == [0]
+    assert _count(store, "SELECT count() FROM system.tables WHERE name LIKE '%\\_\\_g%'") == 0
 
 
 def test_changed_migration_is_refused(store: ClickHouseStore) -> None:
