@@ -47,7 +47,7 @@ from sinks.facts.settings import ClickHouseSettings, backend_of
 from sinks.facts.views import landing_table, pipeline_checksum, pipeline_statements
 from sinks.store import StoreBase
 
-__all__ = ["ClickHouseStore", "connect", "is_unavailable", "layout"]
+__all__ = ["TRANSIENT_CODES", "ClickHouseStore", "connect", "is_unavailable", "layout"]
 
 _INSERT_SETTINGS: Mapping[str, Any] = {
     **JSON_SETTINGS,
@@ -70,10 +70,37 @@ def layout(settings: ClickHouseSettings) -> tuple[DDL, dict[str, Any]]:
     return ddl, {"distributed_foreground_insert": 1}
 
 
+TRANSIENT_CODES: Mapping[int, str] = {
+    159: "TIMEOUT_EXCEEDED",
+    202: "TOO_MANY_SIMULTANEOUS_QUERIES",
+    203: "NO_FREE_CONNECTION",
+    209: "SOCKET_TIMEOUT",
+    210: "NETWORK_ERROR",
+    225: "NO_ZOOKEEPER",
+    236: "ABORTED",
+    241: "MEMORY_LIMIT_EXCEEDED",
+    242: "TABLE_IS_READ_ONLY",
+    243: "NOT_ENOUGH_SPACE",
+    252: "TOO_MANY_PARTS",
+    279: "ALL_CONNECTION_TRIES_FAILED",
+    285: "TOO_FEW_LIVE_REPLICAS",
+    286: "UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE",
+    319: "UNKNOWN_STATUS_OF_INSERT",
+    394: "QUERY_WAS_CANCELLED",
+    439: "CANNOT_SCHEDULE_TASK",
+    473: "DEADLOCK_AVOIDED",
+    999: "KEEPER_EXCEPTION",
+}
+"""Server error codes that say the server cannot take the request *now* (overload,
+Keeper away, a full disk, merges behind), not that it refuses these rows: the same
+insert, with the same dedup token, is retried. Read as a refusal, they would send
+good records to the DLQ."""
+
+
 def is_unavailable(exc: ClickHouseError) -> bool:
-    """Whether a ClickHouse error means the backend is unreachable (retry), not that
-    it refused the request (permanent)."""
-    return isinstance(exc, OperationalError)
+    """Whether a ClickHouse error means the backend is unreachable or overloaded
+    (retry), not that it refused the request (permanent)."""
+    return isinstance(exc, OperationalError) or getattr(exc, "code", None) in TRANSIENT_CODES
 
 
 def connect(settings: ClickHouseSettings, state_dir: Path, *, name: str = "facts") -> Client:

@@ -14,19 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
 from pydantic import ValidationError
 
 from processors.checkpoint import Checkpoint, RetryPolicy
 from processors.dlq import DeadLetter
 from schemas.codec import EventCodec
-from schemas.errors import ConfigError, PermanentError
+from schemas.errors import ConfigError, PermanentError, SinkUnavailableError
 from sinks.base import Batch, LogPosition, LogRecord, Projection, Store
 from sinks.decode import Needs, decode
 from sinks.facts.generations import ClickHouseGenerations
 from sinks.facts.migrate import apply_migrations, column_types, ensure_pipeline, load_migrations
 from sinks.facts.projection import FactsProjection
 from sinks.facts.settings import ClickHouseSettings, backend_of
-from sinks.facts.store import ClickHouseStore
+from sinks.facts.store import TRANSIENT_CODES, ClickHouseStore, is_unavailable
 from sinks.facts.views import TABLE_COLUMNS, pipeline_statements
 from tests import factories, facts_reference, facts_scenario
 from tests.contract.store_contract import StoreContract, batch_for, records_of, run_started
@@ -372,6 +373,35 @@ def test_rebuilding_on_a_cluster_is_refused_before_anything_is_made(
         generations.allocate(1)
     assert [g.number for g in generations.generations()] == [0]
     assert _count(store, "SELECT count() FROM system.tables WHERE name LIKE '%\\_\\_g%'") == 0
+
+
+def test_too_many_parts_is_an_outage_not_a_refusal(store: ClickHouseStore) -> None:
+    """A server whose merges are behind refuses inserts with TOO_MANY_PARTS (252): the
+    rows are good, so the checkpoint must retry the insert, not dead-letter them."""
+    client = store.client
+    client.command("SYSTEM STOP MERGES proof_facts")
+    client.command(
+        "ALTER TABLE proof_facts"
+        " MODIFY SETTING parts_to_throw_insert = 1, parts_to_delay_insert = 0"
+    )
+    apply(store, records_of([factories.tool_invoked(n=0)]))
+    second = records_of([factories.tool_invoked(n=1)], start=1)
+    with pytest.raises(SinkUnavailableError, match="Too many parts"):
+        apply(store, second)
+    client.command("ALTER TABLE proof_facts MODIFY SETTING parts_to_throw_insert = 3000")
+    apply(store, second)  # the retry, with the same dedup token, lands once
+    assert _count(store, "SELECT count() FROM proof_facts FINAL") == 2
+    assert _count(store, "SELECT count() FROM tool_calls FINAL") == 2
+
+
+def test_the_transient_codes_are_the_servers_own(store: ClickHouseStore) -> None:
+    codes = sorted(TRANSIENT_CODES)
+    sql = "SELECT " + ", ".join(f"errorCodeToName({c})" for c in codes)
+    names = _rows(store, sql)[0]
+    assert dict(zip(codes, names, strict=True)) == dict(TRANSIENT_CODES)
+    assert is_unavailable(DatabaseError("x", code=252))
+    assert not is_unavailable(DatabaseError("x", code=62))  # SYNTAX_ERROR: refused for good
+    assert not is_unavailable(DatabaseError("x"))
 
 
 def test_changed_migration_is_refused(store: ClickHouseStore) -> None:
