@@ -253,6 +253,10 @@ class ProofClosureRuntime:
             web_enabled=False,
             topic_replication_factor=settings.topic_replication,
             consumer_auto_offset_reset="earliest",
+            # aiokafka refreshes metadata on NotLeader but not on KAFKA_STORAGE_ERROR: a
+            # leader whose disk failed was fetched from until the periodic refresh (5 min
+            # by default; docs/kafka-ops.md, findings)
+            consumer_metadata_max_age_ms=10_000,
             producer_acks=-1,
             autodiscover=False,
         )

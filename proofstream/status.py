@@ -70,25 +70,44 @@ def collect_status(
     return report
 
 
+_LATEST, _EARLIEST = -1, -2
+"""The ListOffsets "timestamps" that ask for a partition's end and start offsets."""
+_TIMEOUT_S = 10.0
+
+
 def _end_offsets(consumer: Consumer, topic: str) -> dict[int, int]:
     try:
-        metadata = consumer.list_topics(topic, timeout=10)
+        metadata = consumer.list_topics(topic, timeout=_TIMEOUT_S)
     except KafkaException as exc:
         raise BrokerUnavailableError(f"cannot read metadata of {topic}: {exc}") from exc
     partitions = metadata.topics[topic].partitions if topic in metadata.topics else {}
-    ends = {}
-    for p in sorted(partitions):
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-        ends[p] = high
-    return ends
+    return _log_offsets(consumer, topic, sorted(partitions), _LATEST)
+
+
+def _log_offsets(
+    consumer: Consumer, topic: str, partitions: list[int], which: int
+) -> dict[int, int]:
+    """Every partition's end (``_LATEST``) or start (``_EARLIEST``) offset in one
+    ListOffsets round per leader, bounded by one timeout in all: asked partition by
+    partition, a partition whose leader is failing over cost the whole timeout each."""
+    if not partitions:
+        return {}
+    try:
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, which) for p in partitions], timeout=_TIMEOUT_S
+        )
+    except KafkaException as exc:
+        raise BrokerUnavailableError(f"cannot read the offsets of {topic}: {exc}") from exc
+    failed = [tp for tp in found if tp.error is not None]
+    if failed:
+        raise BrokerUnavailableError(f"cannot read the offsets of {topic}: {failed[0].error}")
+    return {tp.partition: tp.offset for tp in found}
 
 
 def _dlq_counts(consumer: Consumer, topic: str) -> tuple[int, Counter[str]]:
     """Total DLQ records, and per projection (from the ``dlq.projection`` header)."""
     ends = _end_offsets(consumer, topic)
-    starts = {
-        p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0] for p in ends
-    }
+    starts = _log_offsets(consumer, topic, sorted(ends), _EARLIEST)
     total = sum(ends[p] - starts[p] for p in ends)
     by_projection: Counter[str] = Counter()
     if total == 0 or total > _DLQ_SCAN_LIMIT:
