@@ -42,7 +42,9 @@ def _source(
     if figures is None:
         return [f"| {label} | {m.NOT_MEASURED}: no `{name}` | | |"]
     mach = figures.get("machine") or {}
-    when = datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    when = figures.get("written_at") or datetime.fromtimestamp(path.stat().st_mtime, UTC).strftime(
+        "%Y-%m-%d %H:%M UTC"
+    )
     where = f"{mach.get('cpus')} CPUs, {mach.get('cpu_model')}, {mach.get('memory_gb')} GB"
     size = m.lookup(figures, *size_at)
     return [f"| {label} | `{name}`, {when} | {where} | {m.cell(size, m.fmt_count)} events |"]

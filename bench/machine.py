@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,8 @@ def write_figures(path: Path | None, figures: dict[str, Any]) -> None:
     if path is None:
         return
     figures.setdefault("machine", machine())["load_at_end"] = list(os.getloadavg())
+    # in the file, not its mtime: a checkout gives every file the time of the checkout
+    figures["written_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"figures written to {path}")
