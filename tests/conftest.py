@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 
 START_BROKER = "uv run --all-extras proofstream kafka up"
@@ -65,6 +66,12 @@ class TopicFactory:
         futures[name].result(timeout=30)
         self.created.append(name)
         return name
+
+    def kafka(self, base: KafkaSettings, partitions: int = 3) -> KafkaSettings:
+        """``base`` (the test broker) with fresh topics of its own: the events topic
+        with ``partitions``, a DLQ and a proof-gaps topic of one partition each."""
+        topics = TopicSettings(events=self(partitions), dlq=self(1), proof_gaps=self(1))
+        return KafkaSettings(bootstrap_servers=base.bootstrap_servers, topics=topics)
 
     def cleanup(self) -> None:
         if self.created:

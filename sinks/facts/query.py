@@ -75,14 +75,15 @@ class FactsReader:
         try:
             result = self._client.query(text, settings=self._limits)
         except ClickHouseError as exc:
-            if is_unavailable(exc):
-                raise SinkUnavailableError("facts-query", str(exc)) from exc
             code = getattr(exc, "code", None)
             reason = _LIMIT_CODES.get(code) if isinstance(code, int) else None
             message = str(exc)
             for number, name in _LIMIT_CODES.items():
                 if f"Code: {number}." in message:
                     reason = name
+            # a broken limit is this query's doing, though an insert would retry the code
+            if reason is None and is_unavailable(exc):
+                raise SinkUnavailableError("facts-query", message) from exc
             raise InvalidQueryError(
                 sql, f"query stopped by the {reason}: {message}" if reason else message
             ) from exc

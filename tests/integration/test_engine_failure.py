@@ -15,7 +15,6 @@ from pathlib import Path
 from processors.engine import Engine
 from processors.offsets import committed_offsets
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
@@ -32,10 +31,8 @@ from tests.waiting import wait_until
 def test_a_failed_plane_exits_non_zero_and_the_restart_applies_its_batch(
     settings: Settings, new_topic: TopicFactory, tmp_path: Path
 ) -> None:
-    topics = TopicSettings(
-        events=new_topic(partitions=2), dlq=new_topic(1), proof_gaps=new_topic(1)
-    )
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=2)
+    topics = kafka.topics
     prefix = f"failure-{topics.events}"
     events = list(simulate(runs=4, seed=7).events)
     with EventProducer(kafka, settings.producer) as producer:

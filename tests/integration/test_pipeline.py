@@ -16,7 +16,6 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from processors.dlq import parse_dead_letter_headers
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from proofstream.status import collect_status
 from proofstream.worker_client import WorkerClient
@@ -30,10 +29,8 @@ from tests.waiting import wait_until
 
 @pytest.fixture()
 def pipeline_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> Settings:
-    topics = TopicSettings(
-        events=new_topic(partitions=3), dlq=new_topic(partitions=1), proof_gaps=new_topic(1)
-    )
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=3)
+    topics = kafka.topics
     processors = settings.processors.model_copy(
         update={
             "web_port": free_port(),

@@ -22,7 +22,6 @@ from processors.proof_closure import (
     route_plane,
 )
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
 from schemas.errors import ConfigError
@@ -82,10 +81,8 @@ def test_only_a_merged_pr_without_proof_or_gap_waits_for_the_timer() -> None:
 def test_gap_detected_then_closed_across_a_restart(
     settings: Settings, new_topic: TopicFactory, tmp_path: Path
 ) -> None:
-    topics = TopicSettings(
-        events=new_topic(partitions=3), dlq=new_topic(partitions=1), proof_gaps=new_topic(1)
-    )
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=3)
+    topics = kafka.topics
     processors = settings.processors.model_copy(
         update={"group_prefix": f"pc-{topics.events}", "proof_window_s": 0, "proof_tick_s": 0.2}
     )
@@ -139,8 +136,8 @@ def test_the_by_pr_topic_is_replicated_as_configured(
     """The single node cannot hold two replicas: a topic_replication of 2 must reach
     the by-PR topic's creation and be refused as a configuration error (it was
     created with one replica whatever the setting said)."""
-    topics = TopicSettings(events=new_topic(1), dlq=new_topic(1), proof_gaps=new_topic(1))
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=1)
+    topics = kafka.topics
     processors = settings.processors.model_copy(
         update={"group_prefix": f"replicas-{topics.events}", "topic_replication": 2}
     )

@@ -16,7 +16,6 @@ from confluent_kafka.admin import AdminClient
 
 from processors.engine import Engine
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings
 from proofstream.workload import simulate
 from schemas.codec import EventCodec
@@ -62,10 +61,8 @@ class SwitchableStore:
 
 
 def test_store_down_then_back(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> None:
-    topics = TopicSettings(
-        events=new_topic(partitions=2), dlq=new_topic(1), proof_gaps=new_topic(1)
-    )
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=2)
+    topics = kafka.topics
     processors = settings.processors.model_copy(
         update={
             "group_prefix": f"outage-{topics.events}",

@@ -14,7 +14,6 @@ from opentelemetry.trace import SpanKind
 
 from processors.engine import Engine
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.planes import PLANES, planes
 from proofstream.settings import Settings
 from schemas.codec import EventCodec
@@ -26,10 +25,8 @@ from tests.waiting import wait_until
 def test_one_event_one_trace_through_every_sink(
     settings: Settings, new_topic: TopicFactory, tmp_path: Path
 ) -> None:
-    topics = TopicSettings(
-        events=new_topic(partitions=1), dlq=new_topic(1), proof_gaps=new_topic(1)
-    )
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=1)
+    topics = kafka.topics
     local = settings.model_copy(
         update={
             "state_dir": tmp_path,

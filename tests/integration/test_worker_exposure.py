@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from producers import EventProducer
-from producers.settings import KafkaSettings, TopicSettings
 from proofstream.settings import Settings, settings_env
 from proofstream.worker_client import WorkerClient
 from proofstream.worker_process import WorkerProcess
@@ -32,8 +31,8 @@ _LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp*
 
 
 def _worker_settings(settings: Settings, new_topic: TopicFactory, tmp_path: Path) -> Settings:
-    topics = TopicSettings(events=new_topic(3), dlq=new_topic(1), proof_gaps=new_topic(1))
-    kafka = KafkaSettings(bootstrap_servers=settings.kafka.bootstrap_servers, topics=topics)
+    kafka = new_topic.kafka(settings.kafka, partitions=3)
+    topics = kafka.topics
     processors = settings.processors.model_copy(
         update={
             "web_port": free_port(),
