@@ -23,6 +23,7 @@ import faulthandler
 import hmac
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -39,6 +40,7 @@ from faust.web import Request, Response, View
 from mode import ServiceT
 
 from processors.engine import Engine
+from processors.signals import STOP_SIGNALS
 from schemas.errors import InvalidQueryError, ProofstreamError, SinkUnavailableError
 
 _log = logging.getLogger(__name__)
@@ -284,7 +286,27 @@ class _Worker(faust.Worker):
         self._engines = tuple(engines)
         self._deadline_s = deadline_s
         self._watchdog: threading.Timer | None = None
+        self._arming = threading.Lock()
         self.failure: str | None = None
+
+    def listen_for_signals(self) -> None:
+        """Take SIGTERM/SIGINT on a thread of its own when they are blocked
+        (:func:`take_stop_signals`): it arms the deadline at once, whatever the main
+        thread is doing, then hands the stop to the event loop. Without the block,
+        faust's own handlers take them, as before."""
+        if not signal.pthread_sigmask(signal.SIG_BLOCK, []) >= STOP_SIGNALS:
+            return
+        threading.Thread(target=self._take_signals, name="stop-signals", daemon=True).start()
+
+    def _take_signals(self) -> None:
+        while True:
+            signum = signal.sigwait(STOP_SIGNALS)
+            self._arm()
+            stop = self._on_sigint if signum == signal.SIGINT else self._on_sigterm
+            try:
+                self.loop.call_soon_threadsafe(stop)
+            except RuntimeError:  # the loop is closed: the process is ending anyway
+                return
 
     def _on_sigterm(self) -> None:
         self._arm()
@@ -312,11 +334,14 @@ class _Worker(faust.Worker):
         return True
 
     def _arm(self) -> None:
-        if self._watchdog is None:
-            code = 0 if self.failure is None else EXIT_FAILED
-            self._watchdog = threading.Timer(self._deadline_s, _give_up, (self._deadline_s, code))
-            self._watchdog.daemon = True
-            self._watchdog.start()
+        with self._arming:  # the signal thread and the event loop may both arm
+            if self._watchdog is None:
+                code = 0 if self.failure is None else EXIT_FAILED
+                self._watchdog = threading.Timer(
+                    self._deadline_s, _give_up, (self._deadline_s, code)
+                )
+                self._watchdog.daemon = True
+                self._watchdog.start()
 
 
 def _give_up(deadline_s: float, code: int) -> None:
@@ -349,6 +374,7 @@ def run_worker(
     # faust's terminal spinner turns every log record into escape codes on stdout
     # (a log file, under a supervisor) and costs CPU on the event loop
     worker.spinner = None
+    worker.listen_for_signals()
     try:
         worker.execute_from_commandline()
     except SystemExit as exit_:

@@ -8,6 +8,7 @@ Nothing here imports the worker's internals (they are being rewritten).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,15 +92,34 @@ class WorkerRun:
 
     def stop(self, timeout_s: float = 60.0) -> int:
         """SIGTERM (graceful), SIGKILL after ``timeout_s``; returns the exit code.
-        Idempotent: a stopped worker just reports its exit code."""
+        Before the SIGKILL, SIGQUIT makes the worker print every thread's stack to
+        its log (faulthandler), for :meth:`stacks`. Idempotent: a stopped worker
+        just reports its exit code."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(timeout_s)
             except subprocess.TimeoutExpired:
+                self.proc.send_signal(signal.SIGQUIT)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(2.0)  # the dump is written at once; no exit expected
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(30)
         return int(self.proc.returncode)
+
+    def stacks(self) -> str:
+        """The thread stacks faulthandler wrote to the log (SIGQUIT, or the shutdown
+        deadline), without the log lines around them."""
+        try:
+            lines = self.log_file.read_text(errors="replace").splitlines()
+        except OSError:
+            return "(no worker log)"
+        kept = [
+            line
+            for line in lines
+            if line.startswith(("Thread 0x", "Current thread 0x", '  File "'))
+        ]
+        return "\n".join(kept) or "(no stacks in the worker log)"
 
     def tail(self, lines: int = 30) -> str:
         try:

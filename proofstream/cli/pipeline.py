@@ -53,6 +53,9 @@ def run(
     stores; `proofstream query` and `status` ask it over HTTP on
     PROOFSTREAM_PROCESSORS__WEB_HOST:WEB_PORT (127.0.0.1:6066).
     """
+    from processors.signals import take_stop_signals
+
+    take_stop_signals()  # before any thread of this process starts (its docstring)
     # the worker's hosts (faust, aiohttp) load here, not for every command
     from processors.worker import run_worker
     from producers.topics import ensure_topics

@@ -284,7 +284,7 @@ def test_sigterm_with_every_node_down(fault_cluster: FaultCluster, scenario: Sce
         code = first.stop(timeout_s=60.0)
         took = time.monotonic() - began
         print(f"\n[sigterm, cluster down] exit code {code} after {took:.1f}s")
-        assert code == 0, f"exit code {code}:\n{first.tail()}"
+        assert code == 0, f"exit code {code}:\n{first.tail()}\n{first.stacks()}"
         assert took < STOP_TIMEOUT_S + 30, first.tail()
     finally:
         fault_cluster.cluster.up()

@@ -7,6 +7,7 @@ as ``python -m proofstream run`` exactly as operators do.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,32 @@ def test_exact_counts(pipeline_settings: Settings, worker: WorkerProcess) -> Non
     _caught_up(pipeline_settings)
     final, distinct, _ = _counts(pipeline_settings)
     assert final == distinct == len(events)
+
+
+def _blocked(pid: int, thread: str) -> int:
+    """The blocked-signal mask of one thread of ``pid`` (``/proc``)."""
+    for line in Path(f"/proc/{pid}/task/{thread}/status").read_text().splitlines():
+        if line.startswith("SigBlk:"):
+            return int(line.split()[1], 16)
+    raise AssertionError(f"no SigBlk for thread {thread} of {pid}")
+
+
+def test_every_worker_thread_leaves_sigterm_to_the_signal_thread(
+    pipeline_settings: Settings, worker: WorkerProcess
+) -> None:
+    """SIGTERM and SIGINT are blocked in every thread of the worker (librdkafka's, the
+    lanes', chDB's, numpy's ...) but one: the signal thread, whose ``sigwait`` takes
+    them whatever the main thread is doing (the kernel shows a thread in ``sigwait``
+    with the awaited signals unblocked). The worker still stops on SIGTERM, code 0."""
+    pid = worker.pid
+    assert pid is not None
+    wanted = (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGINT - 1))
+    threads = [t.name for t in Path(f"/proc/{pid}/task").iterdir()]
+    assert len(threads) > 10  # librdkafka, lanes, faust, chDB: every one checked
+    open_to_them = [t for t in threads if _blocked(pid, t) & wanted != wanted]
+    assert len(open_to_them) == 1, {t: hex(_blocked(pid, t)) for t in threads}
+    assert open_to_them != [str(pid)]  # not the main thread
+    assert worker.stop(timeout_s=60) == 0
 
 
 def test_kill_9_mid_stream_loses_and_doubles_nothing(

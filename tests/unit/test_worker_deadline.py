@@ -3,7 +3,12 @@ stop with a non-zero exit once an engine failed."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +55,7 @@ def test_a_signal_arms_one_timer_and_the_deadline_ends_the_process(
     host = worker._Worker.__new__(worker._Worker)  # the timer logic alone, no event loop
     host._deadline_s = 0.05
     host._watchdog = None
+    host._arming = threading.Lock()
     host.failure = None
     host._on_sigterm()
     first = host._watchdog
@@ -79,6 +85,7 @@ def test_a_failed_engine_stops_the_worker_once_with_the_failure_exit_code(
     host = worker._Worker.__new__(worker._Worker)  # the check alone, no event loop
     host._deadline_s = 0.05
     host._watchdog = None
+    host._arming = threading.Lock()
     host.failure = None
     healthy, failed = _Engine(None), _Engine("lane facts: RuntimeError: the disk says no")
     host._engines = (healthy,)
@@ -90,3 +97,46 @@ def test_a_failed_engine_stops_the_worker_once_with_the_failure_exit_code(
     assert len(stopping) == 1
     assert fired.wait(5.0) and codes == [worker.EXIT_FAILED]
     assert worker.EXIT_FAILED != 0
+
+
+HELD = """
+import sys, time
+import faust
+from processors.signals import take_stop_signals
+take_stop_signals()
+from processors import worker
+app = faust.App("held", broker="kafka://127.0.0.1:1", web_enabled=False, autodiscover=False)
+host = worker._Worker(app, engines=[], deadline_s=1.0, loglevel="warning", quiet=True)
+host.listen_for_signals()
+print("ready", flush=True)
+time.sleep(60)  # the main thread held: no Python signal handler could run
+"""
+
+
+def test_a_signal_arms_the_deadline_while_the_main_thread_is_held() -> None:
+    """SIGTERM is taken by the signal thread, not the main thread: a main thread held
+    in a blocking call (which before left SIGTERM unhandled and the deadline unarmed
+    for as long as it was held) still ends the process at the deadline, with its
+    stacks."""
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HELD],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        proc.kill()
+        proc.wait()
+    err = proc.stderr.read() if proc.stderr else ""
+    assert code == 0, err
+    assert took < 10
+    assert "in _give_up" in err  # the deadline ended it, printing every stack:
+    assert 'File "<string>", line 10 in <module>' in err  # the held main thread's
