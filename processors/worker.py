@@ -345,7 +345,10 @@ class _Worker(faust.Worker):
 
 
 def _give_up(deadline_s: float, code: int) -> None:
-    _log.error("the stop did not finish within %.0f s; exiting, stacks follow", deadline_s)
+    # straight to the file descriptor, like faulthandler: a logging lock held by the
+    # stuck thread must not hold the exit too
+    line = f"the stop did not finish within {deadline_s:.0f} s; exiting, stacks follow\n"
+    os.write(sys.stderr.fileno(), line.encode())
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     os._exit(code)
 
