@@ -42,9 +42,14 @@ class HeldWrites(MemoryStore):
         super().write(writes, upto)
 
 
-def lane_of(store: MemoryStore, halt: threading.Event, commits: MemoryCommitter) -> Lane:
+def started(store: MemoryStore, halt: threading.Event, batch: int) -> tuple[Lane, MemoryCommitter]:
+    """A started lane over ``store``, given one batch of ``batch`` events; and its commits."""
+    commits = MemoryCommitter()
     plane = Plane("memory", MemoryProjection(), lambda: store)
-    return Lane(plane, MemoryDeadLetters(), lambda group: commits, SETTINGS, halt)
+    lane = Lane(plane, MemoryDeadLetters(), lambda group: commits, SETTINGS, halt)
+    lane.start()
+    assert lane.submit(decoded_of(encoded(batch)))
+    return lane, commits
 
 
 @pytest.fixture
@@ -58,10 +63,7 @@ def test_a_failed_lane_says_why_halts_the_engine_and_commits_nothing(
     halt: threading.Event,
 ) -> None:
     store = FlushFails("memory")
-    commits = MemoryCommitter()
-    lane = lane_of(store, halt, commits)
-    lane.start()
-    assert lane.submit(decoded_of(encoded(3)))
+    lane, commits = started(store, halt, 3)
     wait_until(lambda: lane.failure, timeout=10, what="the lane's failure")
     lane.join(10)
     assert lane.failure == "RuntimeError: the disk says no"
@@ -74,10 +76,7 @@ def test_a_failed_lane_says_why_halts_the_engine_and_commits_nothing(
 
 def test_an_orderly_stop_is_not_a_failure(halt: threading.Event) -> None:
     store = MemoryStore("memory")
-    commits = MemoryCommitter()
-    lane = lane_of(store, halt, commits)
-    lane.start()
-    assert lane.submit(decoded_of(encoded(2)))
+    lane, commits = started(store, halt, 2)
     wait_until(lambda: commits.commits, timeout=10, what="the first commit")
     halt.set()
     lane.request_stop()
@@ -91,10 +90,7 @@ def test_a_stop_asked_while_the_queue_is_full_still_ends_the_thread(
     halt: threading.Event,
 ) -> None:
     store = HeldWrites()
-    commits = MemoryCommitter()
-    lane = lane_of(store, halt, commits)
-    lane.start()
-    assert lane.submit(decoded_of(encoded(2)))  # taken, held in the store's write
+    lane, commits = started(store, halt, 2)  # taken, held in the store's write
     assert store.writing.wait(10)
     assert lane.submit(decoded_of(encoded(2), start=2))  # fills the queue (lane_queue=1)
     halt.set()
