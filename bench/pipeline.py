@@ -215,6 +215,11 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _covered(plane: dict[str, Any]) -> int:
+    """Records a plane's watermark covers, over every partition (``/status``)."""
+    return sum(int(m["offset"]) + 1 for m in plane.get("watermark") or [])
+
+
 class Run:
     """One worker draining a backlog: per-plane catch-up times, rates and peak RSS.
 
@@ -280,17 +285,14 @@ class Run:
     def _applied(self, status: dict[str, Any]) -> int:
         """Events of this backlog every plane has applied."""
         planes = [status["projections"].get(name) or {} for name in self.planes]
-        covered = min(sum(int(m["offset"]) + 1 for m in p.get("watermark") or []) for p in planes)
-        return max(0, covered - self.already)
+        return max(0, min(_covered(p) for p in planes) - self.already)
 
     def peak_mb_until(self, applied: int) -> float:
         """Peak RSS (MB, every worker process) while at most ``applied`` events were in."""
         return max((mb for n, mb in self.trace if n <= applied), default=0.0)
 
     def _caught_up(self, plane: dict[str, Any]) -> bool:
-        marks = plane.get("watermark") or []
-        covered = sum(int(m["offset"]) + 1 for m in marks)
-        return covered >= self.total + self.already
+        return _covered(plane) >= self.total + self.already
 
     def cpu_us_per_event(self) -> float:
         """CPU microseconds the worker processes used per event, start-up included."""
