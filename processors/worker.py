@@ -24,7 +24,6 @@ import hmac
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 import urllib.request
@@ -344,12 +343,18 @@ class _Worker(faust.Worker):
                 self._watchdog.start()
 
 
+_STDERR_FD = 2
+"""The process's standard error. Not ``sys.stderr``: mode's worker replaces it with a
+logger proxy whose ``fileno()`` raises, and the deadline died on that, leaving the
+process running."""
+
+
 def _give_up(deadline_s: float, code: int) -> None:
     # straight to the file descriptor, like faulthandler: a logging lock held by the
     # stuck thread must not hold the exit too
     line = f"the stop did not finish within {deadline_s:.0f} s; exiting, stacks follow\n"
-    os.write(sys.stderr.fileno(), line.encode())
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    os.write(_STDERR_FD, line.encode())
+    faulthandler.dump_traceback(file=_STDERR_FD, all_threads=True)
     os._exit(code)
 
 

@@ -105,11 +105,13 @@ import faust
 from processors.signals import take_stop_signals
 take_stop_signals()
 from processors import worker
+from mode.utils.logging import redirect_stdouts
 app = faust.App("held", broker="kafka://127.0.0.1:1", web_enabled=False, autodiscover=False)
 host = worker._Worker(app, engines=[], deadline_s=1.0, loglevel="warning", quiet=True)
 host.listen_for_signals()
 print("ready", flush=True)
-time.sleep(60)  # the main thread held: no Python signal handler could run
+with redirect_stdouts():  # as mode's worker runs: sys.stderr is a logger, no fileno
+    time.sleep(60)  # the main thread held: no Python signal handler could run
 """
 
 
@@ -117,7 +119,8 @@ def test_a_signal_arms_the_deadline_while_the_main_thread_is_held() -> None:
     """SIGTERM is taken by the signal thread, not the main thread: a main thread held
     in a blocking call (which before left SIGTERM unhandled and the deadline unarmed
     for as long as it was held) still ends the process at the deadline, with its
-    stacks."""
+    stacks, while sys.stderr is mode's logger proxy (whose fileno() raises: the
+    deadline died on it, and the worker lived on)."""
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen(
         [sys.executable, "-c", HELD],
@@ -142,7 +145,7 @@ def test_a_signal_arms_the_deadline_while_the_main_thread_is_held() -> None:
     assert "in _give_up" in err  # printing every stack:
     sleep_line = (
         HELD.splitlines().index(
-            "time.sleep(60)  # the main thread held: no Python signal handler could run"
+            "    time.sleep(60)  # the main thread held: no Python signal handler could run"
         )
         + 1
     )  # line numbers count from 1
